@@ -1,0 +1,33 @@
+"""coprune-jax: cooperative cross-domain pruning (Co-Prune) in JAX."""
+
+from coprune_jax.alpha import AlphaSchedule
+from coprune_jax.alpha import alpha_schedule
+from coprune_jax.cooperative import begin_stage
+from coprune_jax.cooperative import CoPruneState
+from coprune_jax.cooperative import cross_entropy_loss
+from coprune_jax.cooperative import end_epoch
+from coprune_jax.cooperative import init_coprune_state
+from coprune_jax.cooperative import make_cooperative_step
+from coprune_jax.cooperative import stage_finished
+from coprune_jax.keep_ratios import keep_ratio_tree
+from coprune_jax.keep_ratios import kept_count
+from coprune_jax.keep_ratios import overall_keep_ratio
+from coprune_jax.masks import all_ones_masks
+from coprune_jax.masks import check_masks
+from coprune_jax.masks import cooperative_masks
+from coprune_jax.masks import kept_counts
+from coprune_jax.masks import magnitude_fusion
+from coprune_jax.masks import magnitude_masks
+from coprune_jax.masks import score_masks
+from coprune_jax.masks import signed_fusion
+from coprune_jax.plateau import plateau_init
+from coprune_jax.plateau import plateau_update
+from coprune_jax.plateau import PlateauState
+from coprune_jax.plateau import reached_optimum
+from coprune_jax.straight_through import apply_masks
+from coprune_jax.topk import top_count_masks
+from coprune_jax.topk import topk_mask
+from coprune_jax.tree_paths import is_weight_kernel
+from coprune_jax.tree_paths import named_leaves
+
+__version__ = "0.1.0"

@@ -1,0 +1,161 @@
+"""Pruning masks as pure functions of parameter pytrees.
+
+A mask tree has the structure of the params: a boolean array (True = kept)
+for every parameter with a keep ratio and None for every parameter left dense.
+"""
+
+from typing import Any, Callable, Union
+
+import jax
+import jax.numpy as jnp
+
+from coprune_jax import keep_ratios as keep_ratios_lib
+from coprune_jax import topk
+from coprune_jax import tree_paths
+
+PyTree = Any
+Fusion = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def score_masks(scores: PyTree, keep_ratios: PyTree,
+                scope: str = "layer") -> PyTree:
+  """Keeps the highest-scoring weights of every parameter with a keep ratio.
+
+  Args:
+    scores: a pytree like the params with an importance score array (larger
+      = more important) for every pruned parameter; other leaves are ignored
+      and may be None.
+    keep_ratios: from `keep_ratio_tree`.
+    scope: "layer" keeps exactly `kept_count(n, keep_ratio)` entries in each
+      parameter; "global" keeps the sum of those counts, chosen by one ranking
+      across all pruned parameters (so layers compete for the budget).
+
+  Returns:
+    A mask tree: boolean arrays of the scores' shapes, None where unpruned.
+  """
+  if scope not in ("layer", "global"):
+    raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+  tree_paths.check_same_layout(keep_ratios, scores, "keep-ratio tree",
+                               "scores", compare_shapes=False)
+  entries = []  # (position among leaves, scores, kept count)
+  ratio_leaves = tree_paths.named_leaves(keep_ratios, keep_none=True)
+  score_leaves = tree_paths.named_leaves(scores, keep_none=True)
+  for i, ((name, keep_ratio), (_, score)) in enumerate(
+      zip(ratio_leaves, score_leaves)):
+    if keep_ratio is None:
+      continue
+    if score is None:
+      raise ValueError(f"parameter '{name}' has a keep ratio but no score")
+    score = jnp.asarray(score)
+    entries.append((i, score, keep_ratios_lib.kept_count(score.size,
+                                                         keep_ratio)))
+  leaves = [None] * len(ratio_leaves)
+  if entries:
+    if scope == "layer":
+      groups = [[score] for _, score, _ in entries]
+      counts = [count for _, _, count in entries]
+    else:
+      groups = [[score for _, score, _ in entries]]
+      counts = [sum(count for _, _, count in entries)]
+    masks = [m for group in topk.top_count_masks(groups, counts) for m in group]
+    for (i, _, _), mask in zip(entries, masks):
+      leaves[i] = mask
+  treedef = jax.tree.structure(keep_ratios, is_leaf=lambda x: x is None)
+  return jax.tree.unflatten(treedef, leaves)
+
+
+def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
+  return tree_paths.map_with_names(
+      lambda _, keep_ratio, w: None if keep_ratio is None else jnp.abs(w),
+      keep_ratios, params)
+
+
+def magnitude_masks(params: PyTree, keep_ratios: PyTree,
+                    scope: str = "layer") -> PyTree:
+  """Masks keeping the largest-magnitude weights: Imp(w) = |w|."""
+  tree_paths.check_same_layout(keep_ratios, params, "keep-ratio tree", "params",
+                               compare_shapes=False)
+  return score_masks(_magnitudes(params, keep_ratios), keep_ratios, scope)
+
+
+def signed_fusion(source_weight, target_weight, alpha):
+  """The paper's Eq. 4-5: |alpha * W_s + (1 - alpha) * W_t|."""
+  return jnp.abs(alpha * source_weight + (1 - alpha) * target_weight)
+
+
+def magnitude_fusion(source_weight, target_weight, alpha):
+  """The released code's fusion: alpha * |W_s| + (1 - alpha) * |W_t|."""
+  return alpha * jnp.abs(source_weight) + (1 - alpha) * jnp.abs(target_weight)
+
+
+FUSIONS = {"signed": signed_fusion, "magnitude": magnitude_fusion}
+
+
+def resolve_fusion(fusion: Union[str, Fusion]) -> Fusion:
+  if callable(fusion):
+    return fusion
+  if fusion not in FUSIONS:
+    raise ValueError(f"fusion must be one of {sorted(FUSIONS)} or a callable "
+                     f"(source_weight, target_weight, alpha) -> scores, got "
+                     f"{fusion!r}")
+  return FUSIONS[fusion]
+
+
+def check_alpha(alpha) -> None:
+  """Raises ValueError for a concrete alpha outside [0, 1]; tracers pass."""
+  if isinstance(alpha, jax.core.Tracer):
+    return
+  value = float(alpha)
+  if not 0.0 <= value <= 1.0:  # also rejects NaN
+    raise ValueError(f"alpha must be in [0, 1], got {value}")
+
+
+def cooperative_masks(source_params: PyTree, target_params: PyTree, alpha,
+                      keep_ratios: PyTree, fusion: Union[str, Fusion] = "signed",
+                      scope: str = "layer") -> tuple[PyTree, PyTree]:
+  """Co-Prune's masks: the source's own, and the target's from fused weights.
+
+  M_s = mask(|W_s|) and M_t = mask(fusion(W_s, W_t, alpha)), with the paper's
+  signed fusion |alpha W_s + (1 - alpha) W_t| by default. alpha = 0 gives the
+  target's own magnitude mask, alpha = 1 the source's.
+
+  Args:
+    source_params, target_params: pytrees of identical structure and shapes.
+    alpha: transfer factor in [0, 1]; may be a traced scalar inside jit.
+    keep_ratios: from `keep_ratio_tree`.
+    fusion: "signed", "magnitude" or `(source_w, target_w, alpha) -> scores`.
+    scope: "layer" or "global", as in `score_masks`.
+
+  Returns:
+    `(source_masks, target_masks)`.
+  """
+  tree_paths.check_same_layout(source_params, target_params, "source params",
+                               "target params")
+  check_alpha(alpha)
+  fuse = resolve_fusion(fusion)
+  source_masks = magnitude_masks(source_params, keep_ratios, scope)
+  fused_scores = tree_paths.map_with_names(
+      lambda _, keep_ratio, ws, wt: (None if keep_ratio is None
+                                     else fuse(ws, wt, alpha)),
+      keep_ratios, source_params, target_params)
+  target_masks = score_masks(fused_scores, keep_ratios, scope)
+  return source_masks, target_masks
+
+
+def check_masks(params: PyTree, masks: PyTree) -> None:
+  """Raises ValueError naming the parameter where `masks` does not fit."""
+  tree_paths.check_same_layout(masks, params, "masks", "params")
+
+
+def all_ones_masks(params: PyTree, keep_ratios: PyTree) -> PyTree:
+  """Masks keeping everything, where `keep_ratios` prunes (the initial state)."""
+  return tree_paths.map_with_names(
+      lambda _, keep_ratio, w: (None if keep_ratio is None
+                                else jnp.ones(jnp.shape(w), jnp.bool_)),
+      keep_ratios, params)
+
+
+def kept_counts(masks: PyTree) -> dict[str, int]:
+  """{parameter name: number of kept weights} for every masked parameter."""
+  return {name: int(jnp.sum(mask))
+          for name, mask in tree_paths.named_leaves(masks)}

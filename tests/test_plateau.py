@@ -1,0 +1,49 @@
+import jax
+import numpy as np
+
+import coprune_jax as cj
+
+
+def run(losses, state=None):
+  state = cj.plateau_init(1e-3) if state is None else state
+  for loss in losses:
+    state = cj.plateau_update(state, loss)
+  return state
+
+
+def test_reduces_after_three_epochs_without_improvement():
+  state = run([1.0, 0.9, 0.9, 0.95])
+  assert np.isclose(float(state.learning_rate), 1e-3)
+  state = run([1.0], state)
+  assert np.isclose(float(state.learning_rate), 1e-4)
+  assert int(state.epochs_without_improvement) == 0
+
+
+def test_improvement_resets_the_count():
+  state = run([1.0, 1.1, 1.2, 0.5, 0.6, 0.7])
+  assert np.isclose(float(state.learning_rate), 1e-3)
+  assert int(state.epochs_without_improvement) == 2
+  assert int(state.epoch) == 6
+
+
+def test_optimum_after_four_reductions_not_three():
+  state = run([1.0] * 10)  # 1 + 3 * 3 epochs: three reductions, lr ~ 1e-6
+  assert np.isclose(float(state.learning_rate), 1e-6)
+  assert not bool(cj.reached_optimum(state))
+  state = run([1.0] * 3, state)
+  assert bool(cj.reached_optimum(state))
+
+
+def test_epoch_cap():
+  state = run([1.0 - 0.01 * i for i in range(5)])
+  assert not bool(cj.reached_optimum(state, max_epochs=6))
+  assert bool(cj.reached_optimum(state, max_epochs=5))
+
+
+def test_jittable_and_a_pytree():
+  update = jax.jit(cj.plateau_update)
+  state = cj.plateau_init()
+  for loss in [1.0, 1.0, 1.0, 1.0]:
+    state = update(state, loss)
+  assert np.isclose(float(state.learning_rate), 1e-4)
+  assert len(jax.tree.leaves(state)) == 4

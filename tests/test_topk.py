@@ -1,0 +1,102 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from coprune_jax import keep_ratios as keep_ratios_lib
+from coprune_jax import topk
+
+
+def reference_top(scores: np.ndarray, count: int) -> np.ndarray:
+  """Largest `count` scores, ties to the lower flat index, by a stable sort."""
+  flat = scores.reshape(-1)
+  order = np.lexsort((np.arange(flat.size), -flat))
+  mask = np.zeros(flat.size, bool)
+  mask[order[:count]] = True
+  return mask.reshape(scores.shape)
+
+
+def test_hand_made_masks():
+  scores = jnp.array([[0.5, -2.0, 3.0], [1.0, 0.0, 2.5]])
+  np.testing.assert_array_equal(
+      topk.topk_mask(scores, 0.5),
+      [[False, False, True], [True, False, True]])
+  np.testing.assert_array_equal(
+      topk.topk_mask(scores, 1 / 6), [[False, False, True], [False] * 3])
+  # Negative scores rank below zero.
+  np.testing.assert_array_equal(
+      topk.topk_mask(scores, 5 / 6), [[True, False, True], [True, True, True]])
+
+
+def test_keeps_at_least_one_and_at_most_all():
+  scores = jnp.arange(10.0)
+  assert topk.topk_mask(scores, 1e-6).tolist() == [False] * 9 + [True]
+  assert topk.topk_mask(scores, 1.0).all()
+
+
+def test_ties_go_to_lower_index():
+  scores = jnp.array([1.0, 3.0, 3.0, 0.0, 3.0, 3.0])
+  np.testing.assert_array_equal(topk.topk_mask(scores, 0.5),
+                                [False, True, True, False, True, False])
+  np.testing.assert_array_equal(topk.topk_mask(jnp.zeros((2, 3)), 0.5),
+                                [[True, True, True], [False, False, False]])
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5), (5, 5, 3, 8), (2, 1, 33)])
+@pytest.mark.parametrize("keep_ratio", [0.001, 0.05, 0.1, 1 / 3, 0.5, 0.9, 1.0])
+def test_exact_count_and_same_set_as_sort(shape, keep_ratio):
+  rng = np.random.default_rng(hash((shape, keep_ratio)) % 2**32)
+  # Coarse values force many ties at the threshold.
+  scores = rng.integers(-4, 5, size=shape).astype(np.float32)
+  count = keep_ratios_lib.kept_count(scores.size, keep_ratio)
+  mask = jax.jit(lambda s: topk.topk_mask(s, keep_ratio))(scores)
+  assert int(mask.sum()) == count
+  np.testing.assert_array_equal(mask, reference_top(scores, count))
+
+
+def test_matches_sort_on_continuous_scores():
+  scores = np.asarray(jax.random.normal(jax.random.key(0), (257, 31)))
+  for keep_ratio in (0.013, 0.2, 0.77):
+    count = keep_ratios_lib.kept_count(scores.size, keep_ratio)
+    np.testing.assert_array_equal(topk.topk_mask(scores, keep_ratio),
+                                  reference_top(scores, count))
+
+
+def test_deterministic():
+  scores = jnp.round(jax.random.normal(jax.random.key(1), (64, 64)), 1)
+  first = topk.topk_mask(scores, 0.3)
+  for _ in range(3):
+    np.testing.assert_array_equal(topk.topk_mask(scores, 0.3), first)
+
+
+def test_low_precision_and_infinities():
+  scores = jnp.array([1.0, jnp.inf, -jnp.inf, 2.0], jnp.bfloat16)
+  np.testing.assert_array_equal(topk.topk_mask(scores, 0.5),
+                                [False, True, False, True])
+
+
+def test_group_ranks_across_arrays_with_ties_in_array_order():
+  a = jnp.array([5.0, 1.0, 2.0])
+  b = jnp.array([[2.0, 9.0], [0.0, 2.0]])
+  (mask_a, mask_b), = topk.top_count_masks([[a, b]], [4])
+  np.testing.assert_array_equal(mask_a, [True, False, True])
+  np.testing.assert_array_equal(mask_b, [[True, True], [False, False]])
+
+
+def test_several_groups_at_once_are_independent():
+  a = jnp.array([3.0, 1.0, 2.0])
+  b = jnp.array([0.0, -1.0])
+  masks = topk.top_count_masks([[a], [b]], [2, 1])
+  np.testing.assert_array_equal(masks[0][0], [True, False, True])
+  np.testing.assert_array_equal(masks[1][0], [True, False])
+
+
+@pytest.mark.parametrize("keep_ratio", [0.0, -0.1, 1.5, float("nan"), True, "0.5"])
+def test_bad_keep_ratio(keep_ratio):
+  with pytest.raises(ValueError, match="keep ratio"):
+    topk.topk_mask(jnp.ones(4), keep_ratio)
+
+
+def test_bad_count():
+  with pytest.raises(ValueError, match="cannot keep 5 of 4"):
+    topk.top_count_masks([[jnp.ones(4)]], [5])
