@@ -58,6 +58,11 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
   tree_paths.check_same_layout(keep_ratios, source_params, "keep-ratio tree",
                                "params", compare_shapes=False)
   masks_lib.check_alpha(alpha)
+  # The step donates the state's buffers: own copies, so that the caller's
+  # arrays survive and one array may start both domains.
+  source_params, target_params, source_model_state, target_model_state = (
+      jax.tree.map(jnp.copy, (source_params, target_params,
+                              source_model_state, target_model_state)))
   adam = optax.scale_by_adam()
   return CoPruneState(
       source_params=source_params,

@@ -1,0 +1,161 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import coprune_jax as cj
+from coprune_jax import tree_paths
+from tests.conftest import TinyLinen, TinyNnx, dict_params, linen_params
+
+
+def class_batch(seed, num_classes=3, size=24, shift=0.0):
+  """Images whose mean pattern depends on the label, plus noise."""
+  key_labels, key_noise, key_proto = jax.random.split(jax.random.key(seed), 3)
+  prototypes = jax.random.normal(jax.random.key(99), (num_classes, 5, 5, 2))
+  labels = jax.random.randint(key_labels, (size,), 0, num_classes)
+  noise = 0.3 * jax.random.normal(key_noise, (size, 5, 5, 2))
+  return prototypes[labels] + noise + shift, labels
+
+
+def linen_apply(params, inputs):
+  return TinyLinen().apply({"params": params}, inputs)
+
+
+def dict_apply(params, inputs):
+  x = jax.lax.conv_general_dilated(
+      inputs, params["conv1"]["kernel"], (1, 1), "SAME",
+      dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["conv1"]["bias"]
+  x = jax.nn.relu(x)
+  mean = x.mean(-1, keepdims=True)
+  x = (x - mean) / jnp.sqrt(x.var(-1, keepdims=True) + 1e-6)
+  x = x * params["norm"]["scale"] + params["norm"]["bias"]
+  kernel, bias = params["fc"]
+  return x.mean(axis=(1, 2)) @ kernel + bias
+
+
+NNX_GRAPHDEF = nnx.graphdef(TinyNnx(nnx.Rngs(0)))
+
+
+def nnx_apply(state, inputs):
+  return nnx.merge(NNX_GRAPHDEF, state)(inputs)
+
+
+def nnx_params():
+  return nnx.state(TinyNnx(nnx.Rngs(0)), nnx.Param)
+
+
+def run_steps(params, apply_fn, num_steps=30, keep_ratio=0.5, alpha=0.5,
+              **step_kwargs):
+  ratios = cj.keep_ratio_tree(params, keep_ratio)
+  source_params = params
+  target_params = jax.tree.map(lambda w: w * 1.1 + 0.01, params)
+  state = cj.init_coprune_state(source_params, target_params, ratios, alpha,
+                                learning_rate=1e-2)
+  step = cj.make_cooperative_step(apply_fn, ratios, **step_kwargs)
+  source_batch, target_batch = class_batch(0), class_batch(1, shift=0.5)
+  history = []
+  for _ in range(num_steps):
+    state, metrics = step(state, source_batch, target_batch)
+    history.append(jax.device_get(metrics))
+  return state, ratios, history
+
+
+@pytest.mark.parametrize("layout", ["linen", "nnx", "dict"])
+def test_steps_lower_both_losses_and_keep_exact_counts(layout):
+  params, apply_fn = {"linen": (linen_params(), linen_apply),
+                      "nnx": (nnx_params(), nnx_apply),
+                      "dict": (dict_params(), dict_apply)}[layout]
+  state, ratios, history = run_steps(params, apply_fn)
+  for domain in ("source", "target"):
+    first, last = history[0][f"{domain}_loss"], history[-1][f"{domain}_loss"]
+    assert last < 0.8 * first, (domain, first, last)
+  named_params = dict(tree_paths.named_leaves(state.target_params))
+  for masks in (state.source_masks, state.target_masks):
+    counts = cj.kept_counts(masks)
+    for name, keep_ratio in tree_paths.named_leaves(ratios):
+      assert counts[name] == cj.kept_count(named_params[name].size, keep_ratio)
+  assert int(state.step) == len(history)
+
+
+def test_masks_in_state_are_the_cooperative_masks_of_its_params():
+  state, ratios, _ = run_steps(linen_params(), linen_apply, num_steps=3,
+                               alpha=0.3, fusion="magnitude")
+  expected = cj.cooperative_masks(state.source_params, state.target_params,
+                                  0.3, ratios, fusion="magnitude")
+  chex.assert_trees_all_equal((state.source_masks, state.target_masks),
+                              expected)
+
+
+def test_unpruned_parameters_have_no_mask_but_still_train():
+  params = linen_params()
+  state, _, _ = run_steps(params, linen_apply, num_steps=2)
+  assert state.target_masks["conv1"]["bias"] is None
+  assert not np.allclose(state.source_params["conv1"]["bias"],
+                         params["conv1"]["bias"])
+
+
+def test_fixed_masks_without_straight_through_freeze_pruned_weights():
+  params = linen_params()
+  ratios = cj.keep_ratio_tree(params, 0.4)
+  state = cj.init_coprune_state(params, params, ratios, 0.5)
+  source_masks, target_masks = cj.cooperative_masks(params, params, 0.5, ratios)
+  state = state._replace(source_masks=source_masks, target_masks=target_masks)
+  target_masks = jax.device_get(target_masks)  # the step donates the state
+  step = cj.make_cooperative_step(linen_apply, ratios, update_masks=False,
+                                  straight_through_gradient=False)
+  kernel_before = np.asarray(params["fc"]["kernel"])
+  for _ in range(3):
+    state, _ = step(state, class_batch(0), class_batch(1))
+  chex.assert_trees_all_equal(state.target_masks, target_masks)
+  pruned = ~np.asarray(target_masks["fc"]["kernel"])
+  kernel_after = np.asarray(state.target_params["fc"]["kernel"])
+  np.testing.assert_array_equal(kernel_after[pruned], kernel_before[pruned])
+  assert not np.allclose(kernel_after[~pruned], kernel_before[~pruned])
+
+
+def test_model_state_is_threaded_through():
+  params = linen_params()
+  ratios = cj.keep_ratio_tree(params, 0.5)
+
+  def counting_apply(p, model_state, inputs):
+    return linen_apply(p, inputs), {"calls": model_state["calls"] + 1}
+
+  state = cj.init_coprune_state(params, params, ratios,
+                                source_model_state={"calls": jnp.zeros(())},
+                                target_model_state={"calls": jnp.ones(())})
+  step = cj.make_cooperative_step(counting_apply, ratios, has_model_state=True)
+  for _ in range(2):
+    state, _ = step(state, class_batch(0), class_batch(1))
+  assert float(state.source_model_state["calls"]) == 2
+  assert float(state.target_model_state["calls"]) == 3
+
+
+def test_epoch_and_stage_bookkeeping():
+  params = linen_params()
+  ratios = cj.keep_ratio_tree(params, 0.5)
+  state = cj.init_coprune_state(params, params, ratios, alpha=0.7)
+  for _ in range(13):
+    state = cj.end_epoch(state, source_loss=1.0, target_loss=1.0)
+  assert cj.stage_finished(state)
+  state = cj.begin_stage(state, alpha=0.5)
+  assert int(state.stage) == 1 and np.isclose(float(state.alpha), 0.5)
+  assert not cj.stage_finished(state)
+  assert np.isclose(float(state.target_plateau.learning_rate), 1e-3)
+  assert int(state.target_opt_state.count) == 0
+
+
+def test_bad_inputs():
+  params = linen_params()
+  ratios = cj.keep_ratio_tree(params, 0.5)
+  other = dict(params, fc={"kernel": jnp.zeros((4, 7)),
+                           "bias": params["fc"]["bias"]})
+  with pytest.raises(ValueError, match="'fc/kernel' has shape"):
+    cj.init_coprune_state(params, other, ratios)
+  with pytest.raises(ValueError, match="alpha must be in"):
+    cj.init_coprune_state(params, params, ratios, alpha=1.2)
+  with pytest.raises(ValueError, match="alpha must be in"):
+    cj.begin_stage(cj.init_coprune_state(params, params, ratios), alpha=-1)
+  with pytest.raises(ValueError, match="keep-ratio tree"):
+    cj.init_coprune_state(params, params, {"conv1": ratios["conv1"]})
