@@ -1,0 +1,192 @@
+"""Benchmark: cost of the cooperative step and of mask recomputation.
+
+Measures, in one run on the default JAX backend (median wall time of many
+steps after warm-up, random data: speed does not depend on the values):
+  1. CIFAR-Net, batch 128 per domain, 1.35% reference keep ratios: one
+     cooperative step vs two plain dense Adam steps (one per domain), and the
+     mask recomputation (source and target masks) alone.
+  2. ResNet-18 (CIFAR stem, ~11.2M kernel weights, 4% kept per layer): the
+     mask recomputation vs one cooperative step, and vs the obvious
+     `lax.top_k` implementation.
+Targets (issue 2): cooperative step <= 1.25x two dense steps on CPU; mask
+recomputation < 10% of the step on the ResNet-18-sized tree.
+
+  python experiments/bench_step.py              # full run (minutes on CPU)
+  python experiments/bench_step.py --quick      # fewer steps, smaller ResNet batch
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import coprune_jax as cj
+from coprune_jax.models import CifarNet, ResNet18
+from coprune_jax.tree_paths import map_with_names
+
+CIFAR_NET_RULES = [("conv1/kernel", 0.2), ("conv2/kernel", 0.01),
+                   ("conv3/kernel", 0.009), ("fc1/kernel", 0.009),
+                   ("fc2/kernel", 0.08)]
+
+
+def median_seconds(fn, num_steps, num_warmup):
+  """Median wall time of `fn()` (which must block) over `num_steps` calls."""
+  for _ in range(num_warmup):
+    fn()
+  times = []
+  for _ in range(num_steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def random_batch(key, batch_size, num_classes, image_size=32):
+  key_images, key_labels = jax.random.split(key)
+  return (jax.random.normal(key_images, (batch_size, image_size, image_size, 3)),
+          jax.random.randint(key_labels, (batch_size,), 0, num_classes))
+
+
+def make_dense_step(apply_fn, has_model_state):
+  adam = optax.adam(1e-3)
+
+  def step(params, opt_state, model_state, batch):
+    def loss_fn(p):
+      if has_model_state:
+        logits, new_model_state = apply_fn(p, model_state, batch[0])
+      else:
+        logits, new_model_state = apply_fn(p, batch[0]), model_state
+      return cj.cross_entropy_loss(logits, batch[1]), new_model_state
+    grads, model_state = jax.grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = adam.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, model_state
+
+  return adam.init, jax.jit(step, donate_argnums=(0, 1, 2))
+
+
+class Looper:
+  """Holds a donated state between timed calls of a jitted step."""
+
+  def __init__(self, step, state, *args):
+    self.step, self.state, self.args = step, state, args
+
+  def __call__(self):
+    out = self.step(self.state, *self.args)
+    self.state = out[0]
+    jax.block_until_ready(out)
+
+
+def bench_model(name, apply_fn, params, model_state, rules, batches,
+                num_steps, num_warmup, has_model_state, compare_sort):
+  ratios = cj.keep_ratio_tree(params, rules)
+  target_params = jax.tree.map(lambda w: w * 0.9, params)
+  results = {}
+
+  init_adam, dense_step = make_dense_step(apply_fn, has_model_state)
+  dense_states = [
+      [jax.tree.map(jnp.copy, p), init_adam(p), jax.tree.map(jnp.copy, model_state)]
+      for p in (params, target_params)]
+
+  def two_dense_steps():
+    for state, batch in zip(dense_states, batches):
+      state[:] = dense_step(*state, batch)
+    jax.block_until_ready(dense_states)
+
+  results["two_dense_steps"] = median_seconds(two_dense_steps, num_steps,
+                                              num_warmup)
+
+  coop_state = cj.init_coprune_state(params, target_params, ratios, 0.5,
+                                     source_model_state=model_state,
+                                     target_model_state=model_state)
+  coop_step = cj.make_cooperative_step(apply_fn, ratios,
+                                       has_model_state=has_model_state)
+  results["cooperative_step"] = median_seconds(
+      Looper(lambda s, *b: coop_step(s, *b), coop_state, *batches),
+      num_steps, num_warmup)
+
+  recompute = jax.jit(lambda s, t: cj.cooperative_masks(s, t, 0.5, ratios))
+  results["mask_recomputation"] = median_seconds(
+      lambda: jax.block_until_ready(recompute(params, target_params)),
+      num_steps, num_warmup)
+
+  if compare_sort:
+    def top_k_masks(s, t):
+      def mask(_, keep_ratio, scores):
+        if keep_ratio is None:
+          return None
+        k = cj.kept_count(scores.size, keep_ratio)
+        threshold = jax.lax.top_k(scores.reshape(-1), k)[0][-1]
+        return scores >= threshold  # ties not split: a lower bound on cost
+      fused = jax.tree.map(lambda a, b: jnp.abs(0.5 * a + 0.5 * b), s, t)
+      return [map_with_names(mask, ratios, jax.tree.map(jnp.abs, s)),
+              map_with_names(mask, ratios, fused)]
+    recompute_sort = jax.jit(top_k_masks)
+    results["mask_recomputation_lax_top_k"] = median_seconds(
+        lambda: jax.block_until_ready(recompute_sort(params, target_params)),
+        max(3, num_steps // 10), 1)
+
+  num_weights = sum(w.size for _, w in cj.named_leaves(params) if w.ndim >= 2)
+  print(f"\n{name}: {num_weights:,} kernel weights, batch "
+        f"{batches[0][0].shape[0]} per domain, overall keep "
+        f"{cj.overall_keep_ratio(params, ratios):.4%}")
+  for key, seconds in results.items():
+    print(f"  {key:32s} {seconds * 1e3:10.2f} ms")
+  print(f"  cooperative step / two dense steps  "
+        f"{results['cooperative_step'] / results['two_dense_steps']:.3f}x")
+  print(f"  mask recomputation / cooperative step "
+        f"{results['mask_recomputation'] / results['cooperative_step']:.2%}")
+  if compare_sort:
+    print(f"  lax.top_k masks / linear-pass masks  "
+          f"{results['mask_recomputation_lax_top_k'] / results['mask_recomputation']:.1f}x")
+  return results
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--quick", action="store_true",
+                      help="few steps and ResNet batch 16: a smoke run")
+  parser.add_argument("--steps", type=int, default=50,
+                      help="timed CIFAR-Net steps (median reported)")
+  parser.add_argument("--resnet-steps", type=int, default=5)
+  parser.add_argument("--resnet-batch", type=int, default=128)
+  parser.add_argument("--no-sort-baseline", action="store_true",
+                      help="skip timing the lax.top_k masks")
+  args = parser.parse_args()
+  if args.quick:
+    args.steps, args.resnet_steps, args.resnet_batch = 5, 2, 16
+
+  device = jax.devices()[0]
+  print(f"date {datetime.date.today()}, jax {jax.__version__}, backend "
+        f"{jax.default_backend()}, device {device.device_kind}, "
+        f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}")
+  keys = jax.random.split(jax.random.key(0), 4)
+
+  cifar_net = CifarNet(num_classes=9)
+  params = cifar_net.init(keys[0], jnp.zeros((1, 32, 32, 3)))["params"]
+  apply_cifar = lambda p, x: cifar_net.apply({"params": p}, x)
+  batches = [random_batch(k, 128, 9) for k in keys[1:3]]
+  bench_model("CIFAR-Net", apply_cifar, params, None, CIFAR_NET_RULES,
+              batches, args.steps, 5, False, not args.no_sort_baseline)
+
+  resnet = ResNet18(num_classes=10, stem="cifar")
+  variables = resnet.init(keys[3], jnp.zeros((1, 32, 32, 3)))
+
+  def apply_resnet(p, model_state, x):
+    logits, updates = resnet.apply({"params": p, **model_state}, x, train=True,
+                                   mutable=["batch_stats"])
+    return logits, updates
+
+  batches = [random_batch(k, args.resnet_batch, 10) for k in keys[1:3]]
+  bench_model("ResNet-18 (CIFAR stem)", apply_resnet, variables["params"],
+              {"batch_stats": variables["batch_stats"]}, [(".*", 0.04)],
+              batches, args.resnet_steps, 1, True, not args.no_sort_baseline)
+
+
+if __name__ == "__main__":
+  main()
