@@ -9,7 +9,7 @@ each stage by target validation accuracy -> test accuracy. The same is run
 with alpha = 0 (the target pruned on its own, three stages too) from the same
 fine-tuned start.
 
-  python experiments/quickstart.py [--keep-ratio 0.05] [--seed 0]
+  python experiments/quickstart.py [--keep-ratio 0.05] [--seed 0] [--fusion signed]
 """
 
 import argparse
@@ -89,9 +89,9 @@ def train_dense(params, data, epochs, seed, learning_rate=1e-3):
 
 
 def co_prune(source_params, target_params, ratios, schedule, source, target_train,
-             target_val, seed, max_epochs_per_stage):
+             target_val, seed, max_epochs_per_stage, fusion):
   """Runs every alpha stage to its optimum; returns the selected state."""
-  step = cj.make_cooperative_step(apply_fn, ratios)
+  step = cj.make_cooperative_step(apply_fn, ratios, fusion=fusion)
   state = cj.init_coprune_state(source_params, target_params, ratios,
                                 schedule(0))
   rng = np.random.default_rng(seed)
@@ -123,6 +123,8 @@ def main():
                       help="fraction of each kernel's weights kept")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--max-epochs-per-stage", type=int, default=40)
+  parser.add_argument("--fusion", choices=["signed", "magnitude"],
+                      default="signed", help="how the target mask fuses weights")
   args = parser.parse_args()
   start = time.time()
 
@@ -149,7 +151,7 @@ def main():
                           cj.alpha_schedule([0.0, 0.0, 0.0]))]:
     state = co_prune(source_params, target_params, ratios, schedule, source,
                      target_train, target_val, args.seed,
-                     args.max_epochs_per_stage)
+                     args.max_epochs_per_stage, args.fusion)
     kept = sum(cj.kept_counts(state.target_masks).values())
     total = sum(w.size for _, w in cj.named_leaves(params) if w.ndim >= 2)
     print(f"{name:26s} target test accuracy "
