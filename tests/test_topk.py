@@ -100,3 +100,11 @@ def test_bad_keep_ratio(keep_ratio):
 def test_bad_count():
   with pytest.raises(ValueError, match="cannot keep 5 of 4"):
     topk.top_count_masks([[jnp.ones(4)]], [5])
+
+
+def test_float64_scores_are_ranked_at_full_precision():
+  with jax.enable_x64(True):
+    scores = jnp.array([1.0, 1.0 + 1e-12, 1.0 + 2e-12, 0.5], jnp.float64)
+    # In float32 the first three tie and the lowest indices would win.
+    np.testing.assert_array_equal(topk.topk_mask(scores, 0.5),
+                                  [False, True, True, False])
