@@ -1,0 +1,105 @@
+"""The `coprune` command: run Co-Prune experiments from config files."""
+
+import argparse
+import json
+import os
+import sys
+
+DESCRIPTION = """\
+Cooperative cross-domain pruning (Co-Prune) from two domains' data to a pruned
+target model, a report and plots, in one run directory.
+
+A run: pretrain on the source -> fine-tune on the few target labels (full
+precision) -> Co-Prune through the alpha stages (and alpha = 0, the target
+pruned alone, from the same start) -> evaluate on target test data. The best
+epochs are chosen on target validation data. Interrupted runs continue with
+--resume.
+
+examples:
+  coprune run experiments/configs/offline_default.py --workdir runs/offline
+  coprune run experiments/configs/usps_mnistm.py --workdir runs/usps \\
+      --data-root ../shared/data --set prune.fusion=magnitude
+  coprune report --workdir runs/offline
+"""
+
+
+def _parser():
+  parser = argparse.ArgumentParser(
+      prog="coprune", description=DESCRIPTION,
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  commands = parser.add_subparsers(dest="command", required=True,
+                                   metavar="COMMAND")
+  run_help = {
+      "run": "the whole pipeline, then report.json and plots",
+      "pretrain": "only pretrain the source model",
+      "finetune": "pretrain, then fine-tune on the target",
+      "prune": "the whole pipeline (same as run)",
+  }
+  for name, help_text in run_help.items():
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument("config", help="experiment config: a Python file with "
+                     "get_config(), e.g. experiments/configs/offline_default.py")
+    sub.add_argument("--workdir", required=True,
+                     help="run directory: config, checkpoints, metrics, report")
+    sub.add_argument("--resume", action="store_true",
+                     help="continue the run in --workdir from its last "
+                     "checkpoint (the config must be the same)")
+    sub.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE",
+                     help="override a config entry, e.g. prune.fusion=magnitude "
+                     "or seeds=(0,) (repeatable)")
+    sub.add_argument("--data-root", default=None,
+                     help="offline data folder (default: $COPRUNE_DATA_DIR, or "
+                     "the config's data_root)")
+    sub.add_argument("--no-progress", action="store_true",
+                     help="no progress bars")
+  report = commands.add_parser(
+      "report", help="redraw the plots of a finished run and print its summary")
+  report.add_argument("--workdir", required=True)
+  return parser
+
+
+def _fail(message: str) -> int:
+  print(f"coprune: error: {message}", file=sys.stderr)
+  return 2
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
+  # Imported here so that --help answers at once.
+  from coprune_jax.train import config_files  # pylint: disable=g-import-not-at-top
+  from coprune_jax.train import plots  # pylint: disable=g-import-not-at-top
+  from coprune_jax.train import report as report_lib  # pylint: disable=g-import-not-at-top
+  from coprune_jax.train import run  # pylint: disable=g-import-not-at-top
+
+  if args.command == "report":
+    path = os.path.join(args.workdir, "report.json")
+    if not os.path.isfile(path):
+      return _fail(f"{path} not found: is {args.workdir} a finished run?")
+    plots.write_plots(args.workdir)
+    with open(path) as f:
+      print("\n".join(report_lib.summary_lines(json.load(f))))
+    return 0
+
+  until = {"run": "prune", "prune": "prune", "pretrain": "pretrain",
+           "finetune": "finetune"}[args.command]
+  try:
+    config = config_files.load_config(args.config)
+    config_files.apply_overrides(config, args.overrides)
+    data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
+    if data_root:
+      config.data_root = data_root
+    report = run.train_and_evaluate(config, args.workdir, resume=args.resume,
+                                    until=until,
+                                    progress=not args.no_progress)
+  except (config_files.ConfigError, FileNotFoundError) as e:
+    return _fail(str(e))
+  if report:
+    print("\n".join(report_lib.summary_lines(report)))
+    print(f"report: {os.path.join(args.workdir, 'report.json')}, plots: "
+          f"{os.path.join(args.workdir, 'plots')}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

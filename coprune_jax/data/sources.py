@@ -1,0 +1,46 @@
+"""Builds a domain from a config entry naming where its data comes from."""
+
+import os
+
+from coprune_jax.data import digits
+from coprune_jax.data import local_files
+from coprune_jax.data import tfds_loader
+from coprune_jax.data.domain import Domain
+
+KINDS = ("tfds", "npz", "usps_h5", "mnist_m_npz", "printed_digits",
+         "sklearn_digits")
+
+
+def _path(spec, data_root):
+  path = spec["path"].format(data_root=data_root)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+        f"{spec['kind']} file not found: {path} (set --data-root or the "
+        f"COPRUNE_DATA_DIR environment variable to the offline data folder)")
+  return path
+
+
+def load_domain(spec, data_root: str) -> Domain:
+  """spec: a mapping with `kind` and the kind's own fields.
+
+  kinds: tfds (name, data_dir), npz (path), usps_h5 (path), mnist_m_npz
+  (path, test_fraction), printed_digits (num_train, num_test, seed,
+  image_size), sklearn_digits (test_fraction). Paths may use {data_root}.
+  """
+  kind = spec["kind"]
+  if kind == "tfds":
+    return tfds_loader.load_tfds(spec["name"], spec.get("data_dir") or None)
+  if kind == "npz":
+    return local_files.load_npz(_path(spec, data_root), spec.get("name"))
+  if kind == "usps_h5":
+    return local_files.load_usps_h5(_path(spec, data_root))
+  if kind == "mnist_m_npz":
+    return local_files.load_mnist_m_test(_path(spec, data_root),
+                                         spec.get("test_fraction", 0.5))
+  if kind == "printed_digits":
+    return digits.printed_digits_domain(spec["num_train"], spec["num_test"],
+                                        spec.get("seed", 0),
+                                        spec.get("image_size", 28))
+  if kind == "sklearn_digits":
+    return digits.sklearn_digits_domain(spec.get("test_fraction", 0.4))
+  raise ValueError(f"unknown domain kind {kind!r}; known: {list(KINDS)}")

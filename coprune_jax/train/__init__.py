@@ -1,0 +1,1 @@
+"""The end-to-end pipeline: data, phases with checkpoints, reports, CLI."""

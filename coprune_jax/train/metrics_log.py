@@ -1,0 +1,45 @@
+"""Metrics as JSON lines: one record per epoch of every phase."""
+
+import json
+import os
+from typing import Iterable
+
+
+def _plain(value):
+  if hasattr(value, "item") and getattr(value, "size", 2) == 1:
+    return value.item()
+  if isinstance(value, dict):
+    return {k: _plain(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_plain(v) for v in value]
+  return value
+
+
+class MetricsLog:
+  """Appends records to `path`; a resumed run may write an epoch again."""
+
+  def __init__(self, path: str):
+    self.path = path
+
+  def write(self, **record) -> None:
+    with open(self.path, "a") as f:
+      f.write(json.dumps(_plain(record), sort_keys=True) + "\n")
+
+
+def read_records(path: str) -> list[dict]:
+  """Records in order; for a repeated (seed, phase, stage, epoch), the last."""
+  if not os.path.exists(path):
+    return []
+  latest = {}
+  with open(path) as f:
+    for line in f:
+      record = json.loads(line)
+      key = tuple(record.get(k) for k in ("seed", "phase", "stage", "epoch"))
+      latest.pop(key, None)  # re-insert: keeps the order of the last write
+      latest[key] = record
+  return list(latest.values())
+
+
+def select(records: Iterable[dict], **conditions) -> list[dict]:
+  return [r for r in records
+          if all(r.get(k) == v for k, v in conditions.items())]

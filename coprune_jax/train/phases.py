@@ -1,0 +1,224 @@
+"""Training phases, each resumable from its own checkpoints.
+
+Data order, augmentation and dropout-free updates depend only on (seed,
+phase, stage, epoch), so a run resumed from the checkpoint of epoch e repeats
+exactly what an uninterrupted run does from epoch e + 1.
+"""
+
+import dataclasses
+import time
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+
+import coprune_jax as cj
+from coprune_jax import tree_paths
+from coprune_jax.data import input_pipeline as pipeline
+from coprune_jax.train.checkpoints import PhaseCheckpoints
+from coprune_jax.train.metrics_log import MetricsLog
+
+PyTree = Any
+EpochHook = Callable[[dict], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseContext:
+  """What every phase needs besides its own inputs."""
+  apply_fn: Callable[[PyTree, jax.Array], jax.Array]
+  seed: int
+  checkpoint_dir: str
+  log: MetricsLog
+  progress: bool = True
+  on_epoch_end: Optional[EpochHook] = None  # e.g. to stop a run in tests
+  # An orbax save takes ~0.4 s: small models train many epochs in that time.
+  # 0 saves after every epoch; a phase's end is always saved.
+  checkpoint_every_seconds: float = 0.0
+
+  def epoch_rng(self, phase: str, stage: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng(
+        [self.seed, sum(map(ord, phase)), stage, epoch])
+
+  def checkpoint_due(self, last_save: float, done: bool) -> bool:
+    return done or time.monotonic() - last_save >= self.checkpoint_every_seconds
+
+  def end_epoch(self, record: dict) -> None:
+    self.log.write(seed=self.seed, **record)
+    if self.on_epoch_end is not None:
+      self.on_epoch_end(record)
+
+
+def make_evaluator(apply_fn, batch_size: int = 500):
+  """accuracy(params, split, masks=None) on every example of the split."""
+  @jax.jit
+  def correct(params, masks, x, y):
+    if masks is not None:
+      params = cj.apply_masks(params, masks, straight_through=False)
+    return jnp.sum(jnp.argmax(apply_fn(params, x), -1) == y)
+
+  def accuracy(params, split: pipeline.Split, masks=None) -> float:
+    total = sum(int(correct(params, masks, x, y))
+                for x, y in pipeline.batches(split, batch_size, None, False))
+    return total / len(split)
+
+  return accuracy
+
+
+def _copy(tree):
+  return jax.tree.map(jnp.copy, tree)
+
+
+def train_dense(phase: str, ctx: PhaseContext, init_params: PyTree,
+                train: pipeline.Split, val: pipeline.Split, epochs: int,
+                batch_size: int, learning_rate: float) -> PyTree:
+  """Full-precision Adam training; returns the params best on `val`."""
+  adam = optax.adam(learning_rate)
+  batch_size = min(batch_size, len(train))
+  evaluate = make_evaluator(ctx.apply_fn)
+
+  @jax.jit
+  def step(params, opt_state, batch):
+    def loss_fn(p):
+      logits = ctx.apply_fn(p, batch[0])
+      return cj.cross_entropy_loss(logits, batch[1]), logits
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = adam.update(grads, opt_state, params)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == batch[1])
+    return optax.apply_updates(params, updates), opt_state, loss, accuracy
+
+  checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
+  state = {"params": init_params, "opt_state": adam.init(init_params),
+           "best_params": init_params}
+  meta = {"epoch": 0, "best_val": -1.0, "done": False}
+  restored = checkpoints.restore_latest(state)
+  if restored is not None:
+    state, meta = restored
+  params, opt_state, best_params = (state["params"], state["opt_state"],
+                                    state["best_params"])
+  last_save = time.monotonic()
+  bar = tqdm.trange(meta["epoch"], epochs, desc=f"seed {ctx.seed} {phase}",
+                    disable=not ctx.progress or meta["done"], leave=False)
+  for epoch in bar:
+    rng = ctx.epoch_rng(phase, 0, epoch)
+    losses, accuracies = [], []
+    for batch in pipeline.batches(train, batch_size, rng, train=True):
+      params, opt_state, loss, accuracy = step(params, opt_state, batch)
+      losses.append(loss)
+      accuracies.append(accuracy)
+    val_accuracy = evaluate(params, val)
+    if val_accuracy > meta["best_val"]:
+      best_params, meta["best_val"] = _copy(params), val_accuracy
+    record = {"phase": phase, "stage": 0, "epoch": epoch + 1,
+              "train_loss": float(np.mean(losses)),
+              "train_accuracy": float(np.mean(accuracies)),
+              "val_accuracy": val_accuracy, "learning_rate": learning_rate}
+    bar.set_postfix(loss=f"{record['train_loss']:.3f}",
+                    val=f"{val_accuracy:.3f}")
+    meta["epoch"], meta["done"] = epoch + 1, epoch + 1 == epochs
+    if ctx.checkpoint_due(last_save, meta["done"]):
+      checkpoints.save(epoch + 1, {"params": params, "opt_state": opt_state,
+                                   "best_params": best_params}, meta)
+      last_save = time.monotonic()
+    ctx.end_epoch(record)
+  checkpoints.close()
+  return best_params
+
+
+def mask_overlap(source_masks, target_masks) -> dict[str, float]:
+  """Intersection over union of the kept sets, per pruned parameter."""
+  overlap = {}
+  for (name, s), (_, t) in zip(tree_paths.named_leaves(source_masks),
+                               tree_paths.named_leaves(target_masks)):
+    union = int(jnp.sum(s | t))
+    overlap[name] = int(jnp.sum(s & t)) / union if union else 1.0
+  return overlap
+
+
+def kept_fractions(masks) -> dict[str, float]:
+  return {name: float(jnp.mean(m)) for name, m in tree_paths.named_leaves(masks)}
+
+
+def co_prune(phase: str, ctx: PhaseContext, source_params: PyTree,
+             target_params: PyTree, keep_ratios: PyTree,
+             schedule: cj.AlphaSchedule, source_train: pipeline.Split,
+             target_train: pipeline.Split, target_val: pipeline.Split,
+             batch_size: int, fusion: str = "signed", scope: str = "layer",
+             learning_rate: float = 1e-3, patience: int = 3,
+             factor: float = 0.1, min_learning_rate: float = 1e-6,
+             max_epochs_per_stage: int = 100) -> cj.CoPruneState:
+  """Co-Prune through every alpha stage; returns the state best on `val`.
+
+  Each stage trains until its optimum (target lr below `min_learning_rate`
+  or `max_epochs_per_stage`), then the next starts from the stage's best
+  state with fresh Adam. The returned state is the best on target validation
+  accuracy over all stages (its target params and masks are the pruned model).
+  """
+  batch_size = min(batch_size, len(target_train))
+  evaluate = make_evaluator(ctx.apply_fn)
+  step = cj.make_cooperative_step(ctx.apply_fn, keep_ratios, fusion=fusion,
+                                  scope=scope)
+  state = cj.init_coprune_state(source_params, target_params, keep_ratios,
+                                schedule(0), learning_rate)
+  saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
+  meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
+          "done": False, "step": 0}
+  checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
+  restored = checkpoints.restore_latest(saved)
+  if restored is not None:
+    saved, meta = restored
+  state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
+
+  steps_per_epoch = len(target_train) // batch_size
+  last_save = time.monotonic()
+  bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
+                  leave=False, initial=meta["step"])
+  while not meta["done"]:
+    stage, epoch = meta["stage"], meta["epoch"]
+    if cj.stage_finished(state, min_learning_rate, max_epochs_per_stage):
+      if stage + 1 == schedule.num_stages:
+        meta["done"] = True
+        checkpoints.save(meta["step"] + 1, {"state": state, "stage_best":
+                                            stage_best, "best": best}, meta)
+        break
+      state = cj.begin_stage(_copy(stage_best), schedule(stage + 1),
+                             learning_rate)
+      meta.update(stage=stage + 1, epoch=0, stage_best_val=-1.0)
+      continue
+    rng = ctx.epoch_rng(phase, stage, epoch)
+    source_batches = pipeline.random_batches(source_train, batch_size,
+                                             steps_per_epoch, rng)
+    sums = {}
+    for target_batch in pipeline.batches(target_train, batch_size, rng, True):
+      state, metrics = step(state, next(source_batches), target_batch)
+      for key, value in metrics.items():
+        sums[key] = sums.get(key, 0.0) + value
+      bar.update()
+    means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
+    state = cj.end_epoch(state, means["source_loss"], means["target_loss"],
+                         patience, factor)
+    val_accuracy = evaluate(state.target_params, target_val, state.target_masks)
+    if val_accuracy > meta["stage_best_val"]:
+      stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
+    if val_accuracy > meta["best_val"]:
+      best, meta["best_val"] = _copy(state), val_accuracy
+    meta["epoch"], meta["step"] = epoch + 1, meta["step"] + steps_per_epoch
+    record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
+              "alpha": float(state.alpha),
+              "learning_rate": float(state.target_plateau.learning_rate),
+              "val_accuracy": val_accuracy, **means,
+              "kept_fraction": kept_fractions(state.target_masks),
+              "mask_iou": mask_overlap(state.source_masks, state.target_masks)}
+    bar.set_postfix(alpha=f"{record['alpha']:.2f}",
+                    loss=f"{means['target_loss']:.3f}",
+                    val=f"{val_accuracy:.3f}")
+    if ctx.checkpoint_due(last_save, False):
+      checkpoints.save(meta["step"], {"state": state, "stage_best": stage_best,
+                                      "best": best}, meta)
+      last_save = time.monotonic()
+    ctx.end_epoch(record)
+  bar.close()
+  checkpoints.close()
+  return best

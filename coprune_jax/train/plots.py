@@ -1,0 +1,126 @@
+"""Plots of a run from its metrics.jsonl and report.json (PNG, matplotlib)."""
+
+import json
+import os
+
+from coprune_jax.train.metrics_log import read_records, select
+
+METHOD_STYLES = {"coprune": "-", "alpha0": "--"}
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _series(records, key):
+  """x: epoch counted across stages; y: the record's value."""
+  return list(range(1, len(records) + 1)), [r[key] for r in records]
+
+
+def write_plots(workdir: str) -> list[str]:
+  plt = _pyplot()
+  records = read_records(os.path.join(workdir, "metrics.jsonl"))
+  with open(os.path.join(workdir, "report.json")) as f:
+    report = json.load(f)
+  seeds = sorted({r["seed"] for r in records})
+  colors = {s: f"C{i}" for i, s in enumerate(seeds)}
+  out_dir = os.path.join(workdir, "plots")
+  os.makedirs(out_dir, exist_ok=True)
+  written = []
+
+  def save(fig, name):
+    path = os.path.join(out_dir, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+  # Loss and accuracy per epoch, for fine-tuning and both pruning methods.
+  fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+  for seed in seeds:
+    fine = select(records, seed=seed, phase="finetune")
+    if fine:
+      axes[0, 0].plot(*_series(fine, "train_loss"), color=colors[seed],
+                      label=f"seed {seed}")
+      axes[1, 0].plot(*_series(fine, "train_accuracy"), color=colors[seed],
+                      alpha=0.5)
+      axes[1, 0].plot(*_series(fine, "val_accuracy"), color=colors[seed])
+    for method, style in METHOD_STYLES.items():
+      rows = select(records, seed=seed, phase=method)
+      if rows:
+        axes[0, 1].plot(*_series(rows, "target_loss"), style,
+                        color=colors[seed], label=f"{method}, seed {seed}")
+        axes[1, 1].plot(*_series(rows, "val_accuracy"), style,
+                        color=colors[seed])
+  axes[0, 0].set(title="fine-tune on target: train loss", xlabel="epoch")
+  axes[1, 0].set(title="fine-tune: train (faint) and val accuracy",
+                 xlabel="epoch")
+  axes[0, 1].set(title="pruning: target train loss", xlabel="epoch (all stages)")
+  axes[1, 1].set(title="pruning: target val accuracy (masked)",
+                 xlabel="epoch (all stages)")
+  for ax in axes.flat:
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7)
+  save(fig, "loss_accuracy.png")
+
+  # alpha and learning rate over time.
+  fig, (ax_alpha, ax_lr) = plt.subplots(1, 2, figsize=(11, 3.5))
+  for seed in seeds:
+    rows = select(records, seed=seed, phase="coprune")
+    if rows:
+      ax_alpha.step(*_series(rows, "alpha"), where="post", color=colors[seed],
+                    label=f"seed {seed}")
+      ax_lr.step(*_series(rows, "learning_rate"), where="post",
+                 color=colors[seed])
+  ax_alpha.set(title="Co-Prune transfer factor alpha", xlabel="epoch",
+               ylim=(-0.05, 1.05))
+  ax_lr.set(title="target learning rate", xlabel="epoch", yscale="log")
+  if ax_alpha.lines:
+    ax_alpha.legend(fontsize=7)
+  save(fig, "alpha_lr.png")
+
+  # Requested and true kept fraction per layer.
+  layers = report["model"]["layers"]
+  names = list(layers)
+  fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 3.8))
+  xs = range(len(names))
+  ax.bar([x - 0.2 for x in xs],
+         [layers[n]["requested_keep_ratio"] for n in names], 0.4,
+         label="requested")
+  kept = report["true_keep_ratio"].get("coprune", {}).get("per_layer_kept")
+  if kept:
+    ax.bar([x + 0.2 for x in xs], [kept[0][n] / layers[n]["size"] for n in names],
+           0.4, label="kept by Co-Prune (first seed)")
+  ax.set_xticks(list(xs), names, rotation=30, ha="right", fontsize=8)
+  ax.set(title="fraction of weights kept per layer", yscale="log")
+  ax.legend(fontsize=8)
+  save(fig, "kept_per_layer.png")
+
+  # Overlap of source and target masks per layer over time.
+  rows = select(records, seed=seeds[0], phase="coprune") if seeds else []
+  if rows:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in rows[0]["mask_iou"]:
+      ax.plot(range(1, len(rows) + 1), [r["mask_iou"][name] for r in rows],
+              label=name)
+    ax.set(title=f"IoU of source and target masks (seed {seeds[0]})",
+           xlabel="epoch (all stages)", ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+    save(fig, "mask_iou.png")
+
+  # Test accuracy per method, mean and std over seeds.
+  summary = report["summary"]
+  bars = [(label, key) for label, key in [
+      ("source only", "source_on_target_test"),
+      ("fine-tuned dense", "finetuned_on_target_test"),
+      ("Co-Prune", "coprune_on_target_test"),
+      ("alpha = 0", "alpha0_on_target_test")] if key in summary]
+  fig, ax = plt.subplots(figsize=(6, 3.8))
+  ax.bar([b[0] for b in bars], [100 * summary[k]["mean"] for _, k in bars],
+         yerr=[100 * summary[k]["std"] for _, k in bars], capsize=4)
+  ax.set(title="target test accuracy (%), mean +- std over seeds")
+  save(fig, "accuracy.png")
+  return written

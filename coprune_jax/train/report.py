@@ -1,0 +1,110 @@
+"""report.json: accuracies over seeds, true kept ratios, sizes; then plots."""
+
+import datetime
+import json
+import math
+import os
+import platform
+
+import jax
+import numpy as np
+
+import coprune_jax as cj
+from coprune_jax import tree_paths
+from coprune_jax.train import plots
+
+
+def _mean_std(values):
+  values = [float(v) for v in values]
+  std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+  return {"mean": float(np.mean(values)), "std": std, "n": len(values),
+          "values": values}
+
+
+def machine() -> dict:
+  device = jax.devices()[0]
+  return {"platform": platform.platform(), "processor": platform.machine(),
+          "cpu_count": os.cpu_count(), "jax": jax.__version__,
+          "backend": jax.default_backend(), "device": device.device_kind}
+
+
+def model_facts(experiment) -> dict:
+  params = experiment.init_params(0)
+  named = dict(tree_paths.named_leaves(params))
+  layers = {}
+  for name, keep_ratio in tree_paths.named_leaves(experiment.keep_ratios):
+    size = named[name].size
+    layers[name] = {"size": size, "requested_keep_ratio": keep_ratio,
+                    "kept": cj.kept_count(size, keep_ratio)}
+  total = sum(w.size for w in named.values())
+  prunable = sum(layer["size"] for layer in layers.values())
+  kept = sum(layer["kept"] for layer in layers.values())
+  unpruned = total - prunable
+  return {
+      "name": experiment.config.model.name,
+      "parameters_total": total,
+      "parameters_prunable": prunable,
+      "parameters_kept": kept + unpruned,
+      "layers": layers,
+      "overall_keep_ratio": kept / prunable if prunable else 1.0,
+      "size_bytes": {
+          "dense_float32": 4 * total,
+          # kept values and unpruned params in float32, plus a 1-bit mask
+          # per prunable weight (what the compressed export writes).
+          "pruned_float32_values_plus_bitmask":
+              4 * (kept + unpruned) + math.ceil(prunable / 8),
+      },
+  }
+
+
+def write_report(workdir: str, experiment, per_seed: dict) -> dict:
+  metrics = sorted({k for r in per_seed.values() for k, v in r.items()
+                    if isinstance(v, (int, float))})
+  summary = {k: _mean_std([r[k] for r in per_seed.values() if k in r])
+             for k in metrics}
+  true_keep = {}
+  for method in ("coprune", "alpha0"):
+    facts = [r[f"{method}_model"] for r in per_seed.values()
+             if f"{method}_model" in r]
+    if facts:
+      true_keep[method] = {
+          "overall": [f["kept_total"] / f["prunable_total"] for f in facts],
+          "per_layer_kept": [f["kept_per_layer"] for f in facts]}
+  report = {
+      "date": datetime.datetime.now().isoformat(timespec="seconds"),
+      "machine": machine(),
+      "config_file": experiment.config.get("config_file"),
+      "label_names": list(experiment.data.label_names),
+      "target_labels_per_class": experiment.config.target.labels_per_class,
+      "alphas": list(experiment.schedule.values),
+      "fusion": experiment.config.prune.fusion,
+      "model": model_facts(experiment),
+      "true_keep_ratio": true_keep,
+      "summary": summary,
+      "seeds": per_seed,
+  }
+  with open(os.path.join(workdir, "report.json"), "w") as f:
+    json.dump(report, f, indent=1, sort_keys=True)
+  plots.write_plots(workdir)
+  return report
+
+
+def summary_lines(report: dict) -> list[str]:
+  """Human-readable lines: test accuracy (mean +- std over seeds) and keep."""
+  s = report["summary"]
+  rows = [("source model on target", "source_on_target_test"),
+          ("fine-tuned target, dense", "finetuned_on_target_test"),
+          ("Co-Prune", "coprune_on_target_test"),
+          ("alpha = 0 (target alone)", "alpha0_on_target_test")]
+  model = report["model"]
+  lines = [f"target test accuracy over {len(report['seeds'])} seed(s), "
+           f"{model['name']}, keeping {model['overall_keep_ratio']:.4%} of "
+           f"{model['parameters_prunable']:,} prunable weights:"]
+  for label, key in rows:
+    if key in s:
+      lines.append(f"  {label:28s} {100 * s[key]['mean']:6.2f} +- "
+                   f"{100 * s[key]['std']:.2f} %")
+  for method, keep in report["true_keep_ratio"].items():
+    lines.append(f"  true kept ratio ({method}): "
+                 + ", ".join(f"{k:.4%}" for k in keep["overall"]))
+  return lines

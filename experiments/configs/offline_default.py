@@ -1,0 +1,40 @@
+"""Offline default: printed digits (source) -> scikit-learn digits (target).
+
+No download: the source is rendered from matplotlib's fonts, the target is
+scikit-learn's 1,797 handwritten digits with 10 labels per class. LeNet-5 at
+28x28, 5% of every kernel kept, 3 seeds, Co-Prune beside alpha = 0.
+
+  coprune run experiments/configs/offline_default.py --workdir runs/offline_default
+"""
+
+import ml_collections
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.seeds = (0, 1, 2)
+  c.split_seed = 0  # fixes which target examples are labelled
+  c.data_root = "../shared/data"
+  c.checkpoint_every_seconds = 20.0  # and at the end of every phase
+
+  c.source = dict(kind="printed_digits", num_train=10000, num_test=2000,
+                  seed=0, image_size=28, val_fraction=0.05,
+                  augmentation=dict(pad=2, crop=True, flip=False))
+  c.target = dict(kind="sklearn_digits", test_fraction=0.4,
+                  labels_per_class=10, val_per_class=10,
+                  augmentation=dict(pad=2, crop=True, flip=False))
+  c.align = dict(source_drop=(), target_drop=(), source_rename={},
+                 target_rename={})
+  c.input = dict(image_size=28, channels=1)
+  c.model = dict(name="lenet5", kwargs={})
+
+  c.pretrain = dict(epochs=3, batch_size=128, learning_rate=1e-3)
+  c.finetune = dict(epochs=40, batch_size=50, learning_rate=1e-3)
+  c.prune = dict(
+      keep_ratios=0.05,
+      alphas=(0.7, 0.5, 0.3), eq7=(),  # eq7=(alpha_0, alpha_min, beta) wins
+      fusion="signed", scope="layer",
+      batch_size=50, learning_rate=1e-3, patience=3, factor=0.1,
+      min_learning_rate=1e-6, max_epochs_per_stage=40,
+      compare_alpha_zero=True)
+  return c
