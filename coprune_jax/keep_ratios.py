@@ -31,14 +31,14 @@ def kept_count(size: int, keep_ratio: float) -> int:
   return max(1, min(size, math.floor(size * keep_ratio + 0.5)))
 
 
-def validate_keep_ratio(keep_ratio, name: str) -> float:
-  """Returns `keep_ratio` as a float, or raises ValueError naming `name`."""
+def validate_keep_ratio(keep_ratio, what: str) -> float:
+  """Returns `keep_ratio` as a float, or raises ValueError naming `what`."""
   if isinstance(keep_ratio, bool) or not isinstance(keep_ratio, numbers.Real):
-    raise ValueError(f"keep ratio of '{name}' must be a number in (0, 1], "
+    raise ValueError(f"keep ratio of {what} must be a number in (0, 1], "
                      f"got {keep_ratio!r}")
   keep_ratio = float(keep_ratio)
   if math.isnan(keep_ratio) or not 0.0 < keep_ratio <= 1.0:
-    raise ValueError(f"keep ratio of '{name}' must be in (0, 1], "
+    raise ValueError(f"keep ratio of {what} must be in (0, 1], "
                      f"got {keep_ratio}")
   return keep_ratio
 
@@ -80,7 +80,7 @@ def keep_ratio_tree(params: PyTree, rules: Rules,
   prunable_names = {n for n, leaf in named if prunable(n, leaf)}
 
   if isinstance(rules, numbers.Real) and not isinstance(rules, bool):
-    keep_ratio = validate_keep_ratio(rules, "<all prunable parameters>")
+    keep_ratio = validate_keep_ratio(rules, "all prunable parameters")
     return tree_paths.map_with_names(
         lambda n, _: keep_ratio if n in prunable_names else None, params)
 
@@ -135,7 +135,7 @@ def _from_tree(params, rules, prunable_names) -> PyTree:
     if name not in prunable_names:
       raise ValueError(f"parameter '{name}' is not prunable but has keep "
                        f"ratio {keep_ratio!r}")
-    return validate_keep_ratio(keep_ratio, name)
+    return validate_keep_ratio(keep_ratio, f"'{name}'")
 
   return tree_paths.map_with_names(ratio_of, rules, params)
 

@@ -7,8 +7,10 @@ from coprune_jax.data import local_files
 from coprune_jax.data import tfds_loader
 from coprune_jax.data.domain import Domain
 
-KINDS = ("tfds", "npz", "usps_h5", "mnist_m_npz", "printed_digits",
-         "sklearn_digits")
+REQUIRED_FIELDS = {"tfds": ("name",), "npz": ("path",), "usps_h5": ("path",),
+                   "mnist_m_npz": ("path",),
+                   "printed_digits": ("num_train", "num_test"),
+                   "sklearn_digits": ()}
 
 
 def _path(spec, data_root):
@@ -28,6 +30,12 @@ def load_domain(spec, data_root: str) -> Domain:
   image_size), sklearn_digits (test_fraction). Paths may use {data_root}.
   """
   kind = spec["kind"]
+  if kind not in REQUIRED_FIELDS:
+    raise ValueError(f"unknown domain kind {kind!r}; known: "
+                     f"{list(REQUIRED_FIELDS)}")
+  for field in REQUIRED_FIELDS[kind]:
+    if field not in spec:
+      raise ValueError(f"domain kind {kind!r} needs the field {field!r}")
   if kind == "tfds":
     return tfds_loader.load_tfds(spec["name"], spec.get("data_dir") or None)
   if kind == "npz":
@@ -41,6 +49,4 @@ def load_domain(spec, data_root: str) -> Domain:
     return digits.printed_digits_domain(spec["num_train"], spec["num_test"],
                                         spec.get("seed", 0),
                                         spec.get("image_size", 28))
-  if kind == "sklearn_digits":
-    return digits.sklearn_digits_domain(spec.get("test_fraction", 0.4))
-  raise ValueError(f"unknown domain kind {kind!r}; known: {list(KINDS)}")
+  return digits.sklearn_digits_domain(spec.get("test_fraction", 0.4))

@@ -95,7 +95,7 @@ def write_plots(workdir: str) -> list[str]:
     ax.bar([x + 0.2 for x in xs], [kept[0][n] / layers[n]["size"] for n in names],
            0.4, label="kept by Co-Prune (first seed)")
   ax.set_xticks(list(xs), names, rotation=30, ha="right", fontsize=8)
-  ax.set(title="fraction of weights kept per layer", yscale="log")
+  ax.set(title="fraction of weights kept per layer")
   ax.legend(fontsize=8)
   save(fig, "kept_per_layer.png")
 

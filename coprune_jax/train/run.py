@@ -31,10 +31,8 @@ def alpha_schedule_of(prune_config) -> cj.AlphaSchedule:
 
 
 def keep_ratio_rules(prune_config):
-  rules = prune_config.keep_ratios
-  if isinstance(rules, (int, float)):
-    return rules
-  return [tuple(rule) for rule in rules]
+  """Config keep ratios: a list of (regex, keep_ratio); [(".*", r)] for all."""
+  return [tuple(rule) for rule in prune_config.keep_ratios]
 
 
 class Experiment:

@@ -1,0 +1,152 @@
+import json
+import os
+
+import pytest
+
+from coprune_jax import cli
+from coprune_jax.train import config_files
+from coprune_jax.train import run
+
+OFFLINE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "experiments",
+                              "configs", "offline_default.py")
+TINY = [
+    "seeds=(0,)", "checkpoint_every_seconds=0.0",
+    "source.num_train=300", "source.num_test=60", "source.image_size=8",
+    "target.labels_per_class=5", "target.val_per_class=3",
+    "input.image_size=8", "model.name=mlp", "model.kwargs={'hidden': (32,)}",
+    "pretrain.epochs=2", "pretrain.batch_size=50",
+    "finetune.epochs=3", "finetune.batch_size=10",
+    "prune.keep_ratios=[('.*', 0.2)]", "prune.alphas=(0.7, 0.3)",
+    "prune.max_epochs_per_stage=4", "prune.batch_size=10",
+]
+
+
+def tiny_config(*extra):
+  config = config_files.load_config(OFFLINE_CONFIG)
+  config_files.apply_overrides(config, TINY + list(extra))
+  return config
+
+
+@pytest.fixture(scope="module")
+def experiment():
+  return run.Experiment(tiny_config())
+
+
+class Interrupted(Exception):
+  pass
+
+
+def interrupt_after(num_epochs):
+  seen = []
+
+  def hook(record):
+    seen.append(record)
+    if len(seen) == num_epochs:
+      raise Interrupted()
+  return hook
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def test_run_reports_exact_keep_ratio_and_both_methods(experiment, tmp_path):
+  report = run.train_and_evaluate(experiment.config, str(tmp_path),
+                                  progress=False, experiment=experiment)
+  model = report["model"]
+  expected_kept = sum(layer["kept"] for layer in model["layers"].values())
+  for method in ("coprune", "alpha0"):
+    facts = report["seeds"]["0"][f"{method}_model"]
+    assert facts["kept_total"] == expected_kept
+    assert 0.0 <= report["summary"][f"{method}_on_target_test"]["mean"] <= 1.0
+  assert report["true_keep_ratio"]["coprune"]["overall"] == [
+      expected_kept / model["parameters_prunable"]]
+  for plot in ("loss_accuracy", "alpha_lr", "kept_per_layer", "mask_iou",
+               "accuracy"):
+    assert os.path.getsize(tmp_path / "plots" / f"{plot}.png") > 1000
+  assert read_json(tmp_path / "config.json")["prune"]["fusion"] == "signed"
+
+
+def test_resumed_run_equals_uninterrupted_run(experiment, tmp_path):
+  whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+  run.train_and_evaluate(experiment.config, whole, progress=False,
+                         experiment=experiment)
+  # Stop inside Co-Prune's first stage, then inside alpha = 0's second.
+  for stop_after in (7, 12):
+    with pytest.raises(Interrupted):
+      run.train_and_evaluate(experiment.config, parts, resume=True,
+                             progress=False, experiment=experiment,
+                             on_epoch_end=interrupt_after(stop_after))
+  run.train_and_evaluate(experiment.config, parts, resume=True, progress=False,
+                         experiment=experiment)
+  assert (read_json(f"{parts}/seed_0/results.json") ==
+          read_json(f"{whole}/seed_0/results.json"))
+
+
+def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
+  workdir = str(tmp_path / "run")
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config_files.to_json(tiny_config()))
+  before = os.listdir(workdir)
+  args = ["run", OFFLINE_CONFIG, "--workdir", workdir, "--no-progress"]
+  args += [a for o in TINY for a in ("--set", o)]
+  assert cli.main(args) == 2
+  assert "pass --resume" in capsys.readouterr().err
+  assert cli.main(args + ["--resume", "--set", "prune.fusion=magnitude"]) == 2
+  assert "another config (differs in ['prune'])" in capsys.readouterr().err
+  assert os.listdir(workdir) == before
+
+
+@pytest.mark.parametrize("override,message", [
+    ("source.kind=imagenet", "unknown domain kind 'imagenet'"),
+    ("source.kind=tfds", "domain kind 'tfds' needs the field 'name'"),
+    ("target.kind=usps_h5", "domain kind 'usps_h5' needs the field 'path'"),
+    ("prune.keep_ratios=[('fc1/kernel', 0.1), ('.*', 1.5)]",
+     "keep ratio of rule '.*' must be in (0, 1]"),
+    ("prune.keep_ratios=[('conv9/kernel', 0.1)]",
+     "'conv9/kernel' matches no prunable parameter"),
+    ("prune.alphas=(0.7, 1.3)", "alpha at stage 1 must be in [0, 1]"),
+    ("align.source_drop=('frog',)", "has no class 'frog'"),
+    ("prune.fusion=average", "fusion must be one of"),
+    ("model.name=vgg", "unknown model 'vgg'"),
+    ("prune.nonsense=1", "unknown config key 'prune.nonsense'"),
+    ("finetune.epochs=many", "bad value for 'finetune.epochs'"),
+])
+def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
+    override, message, tmp_path, capsys):
+  workdir = tmp_path / "run"
+  args = ["run", OFFLINE_CONFIG, "--workdir", str(workdir), "--no-progress",
+          "--data-root", str(tmp_path / "no_data")]
+  args += [a for o in TINY + [override] for a in ("--set", o)]
+  assert cli.main(args) == 2
+  err = capsys.readouterr().err.strip()
+  assert message in err and "\n" not in err, err
+  assert not workdir.exists()
+
+
+def test_cli_inconsistent_label_spaces(tmp_path, capsys):
+  args = ["run", OFFLINE_CONFIG, "--workdir", str(tmp_path / "run")]
+  for o in TINY + ["align.target_rename={'3': 'three'}"]:
+    args += ["--set", o]
+  assert cli.main(args) == 2
+  assert "inconsistent label spaces" in capsys.readouterr().err
+
+
+def test_cli_help_explains_the_commands(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--help"])
+  assert exit_info.value.code == 0
+  out = capsys.readouterr().out
+  for word in ("run", "report", "resume", "Co-Prune"):
+    assert word in out
+
+
+def test_cli_missing_data_file(tmp_path, capsys):
+  config = os.path.join(os.path.dirname(OFFLINE_CONFIG), "usps_mnistm.py")
+  args = ["run", config, "--workdir", str(tmp_path / "run"), "--data-root",
+          str(tmp_path / "nowhere")]
+  assert cli.main(args) == 2
+  assert "usps_h5 file not found" in capsys.readouterr().err
+  assert not (tmp_path / "run").exists()
