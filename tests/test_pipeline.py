@@ -150,3 +150,15 @@ def test_cli_missing_data_file(tmp_path, capsys):
   assert cli.main(args) == 2
   assert "usps_h5 file not found" in capsys.readouterr().err
   assert not (tmp_path / "run").exists()
+
+
+def test_batchnorm_model_state_flows_through_every_phase(tmp_path):
+  config = tiny_config("model.name=resnet18",
+                       "model.kwargs={'width': 4, 'stem': 'cifar'}",
+                       "prune.compare_alpha_zero=False",
+                       "prune.max_epochs_per_stage=2")
+  report = run.train_and_evaluate(config, str(tmp_path), progress=False)
+  assert 0.0 <= report["summary"]["coprune_on_target_test"]["mean"] <= 1.0
+  model = report["model"]
+  assert report["seeds"]["0"]["coprune_model"]["kept_total"] == sum(
+      layer["kept"] for layer in model["layers"].values())

@@ -1,6 +1,7 @@
 """Flax models used in the paper's experiments, by name."""
 
 from coprune_jax.models.cifar_net import CifarNet
+from coprune_jax.models.classifier import Classifier
 from coprune_jax.models.lenet import LeNet5
 from coprune_jax.models.lenet import Mlp
 from coprune_jax.models.resnet import ResNet18

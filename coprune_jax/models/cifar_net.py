@@ -15,8 +15,13 @@ class CifarNet(nn.Module):
   num_classes: int = 9
 
   @nn.compact
-  def __call__(self, images: jax.Array) -> jax.Array:
-    """images: float (N, 32, 32, 3) NHWC -> logits (N, num_classes)."""
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    """images: float (N, 32, 32, 3) NHWC -> logits (N, num_classes).
+
+    `train` is unused (no dropout or normalisation); it keeps one signature
+    for all models.
+    """
+    del train
     x = nn.Conv(32, (5, 5), padding=2, name="conv1")(images)
     x = nn.relu(nn.max_pool(x, (3, 3), strides=(2, 2)))
     x = nn.relu(nn.Conv(32, (5, 5), padding=2, name="conv2")(x))

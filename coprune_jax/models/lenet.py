@@ -15,7 +15,8 @@ class LeNet5(nn.Module):
   num_classes: int = 10
 
   @nn.compact
-  def __call__(self, images: jax.Array) -> jax.Array:
+  def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    del train  # no dropout or normalisation
     x = nn.relu(nn.Conv(6, (5, 5), padding=2, name="conv1")(images))
     x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = nn.relu(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
@@ -32,7 +33,8 @@ class Mlp(nn.Module):
   num_classes: int = 10
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    del train  # no dropout or normalisation
     x = x.reshape(x.shape[0], -1)
     for i, width in enumerate(self.hidden):
       x = nn.relu(nn.Dense(width, name=f"fc{i + 1}")(x))

@@ -29,25 +29,27 @@ class ResNet18(nn.Module):
 
   stem="cifar": 3x3 conv stride 1, no max-pool (32x32 inputs);
   stem="imagenet": 7x7 conv stride 2 and 3x3 max-pool stride 2 (224x224).
-  About 11.2M kernel weights with 10 classes.
+  About 11.2M kernel weights with 10 classes at the standard width 64.
   """
   num_classes: int = 10
   stem: str = "cifar"
+  width: int = 64  # channels of the first stage; 64 is the standard net
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
     if self.stem == "cifar":
-      x = nn.Conv(64, (3, 3), padding=1, use_bias=False, name="stem_conv")(
-          images)
+      x = nn.Conv(self.width, (3, 3), padding=1, use_bias=False,
+                  name="stem_conv")(images)
     elif self.stem == "imagenet":
-      x = nn.Conv(64, (7, 7), 2, padding=3, use_bias=False, name="stem_conv")(
-          images)
+      x = nn.Conv(self.width, (7, 7), 2, padding=3, use_bias=False,
+                  name="stem_conv")(images)
     else:
       raise ValueError(f"stem must be 'cifar' or 'imagenet', got {self.stem!r}")
     x = nn.relu(nn.BatchNorm(use_running_average=not train, name="stem_bn")(x))
     if self.stem == "imagenet":
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
-    for stage, features in enumerate((64, 128, 256, 512)):
+    for stage in range(4):
+      features = self.width * 2**stage
       for block in range(2):
         strides = 2 if stage > 0 and block == 0 else 1
         x = BasicBlock(features, strides, name=f"stage{stage + 1}_block{block + 1}")(

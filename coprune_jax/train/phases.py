@@ -18,6 +18,7 @@ import tqdm
 import coprune_jax as cj
 from coprune_jax import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
+from coprune_jax.models.classifier import Classifier
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 from coprune_jax.train.metrics_log import MetricsLog
 
@@ -28,7 +29,7 @@ EpochHook = Callable[[dict], None]
 @dataclasses.dataclass(frozen=True)
 class PhaseContext:
   """What every phase needs besides its own inputs."""
-  apply_fn: Callable[[PyTree, jax.Array], jax.Array]
+  classifier: Classifier
   seed: int
   checkpoint_dir: str
   log: MetricsLog
@@ -51,16 +52,20 @@ class PhaseContext:
       self.on_epoch_end(record)
 
 
-def make_evaluator(apply_fn, batch_size: int = 500):
-  """accuracy(params, split, masks=None) on every example of the split."""
+def make_evaluator(classifier: Classifier, batch_size: int = 500):
+  """accuracy(weights, split, masks=None) on every example of the split.
+
+  weights: (params, model_state).
+  """
   @jax.jit
-  def correct(params, masks, x, y):
+  def correct(params, model_state, masks, x, y):
     if masks is not None:
       params = cj.apply_masks(params, masks, straight_through=False)
-    return jnp.sum(jnp.argmax(apply_fn(params, x), -1) == y)
+    logits = classifier.eval_apply(params, model_state, x)
+    return jnp.sum(jnp.argmax(logits, -1) == y)
 
-  def accuracy(params, split: pipeline.Split, masks=None) -> float:
-    total = sum(int(correct(params, masks, x, y))
+  def accuracy(weights, split: pipeline.Split, masks=None) -> float:
+    total = sum(int(correct(*weights, masks, x, y))
                 for x, y in pipeline.batches(split, batch_size, None, False))
     return total / len(split)
 
@@ -71,33 +76,40 @@ def _copy(tree):
   return jax.tree.map(jnp.copy, tree)
 
 
-def train_dense(phase: str, ctx: PhaseContext, init_params: PyTree,
+def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
                 train: pipeline.Split, val: pipeline.Split, epochs: int,
-                batch_size: int, learning_rate: float) -> PyTree:
-  """Full-precision Adam training; returns the params best on `val`."""
+                batch_size: int, learning_rate: float) -> tuple:
+  """Full-precision Adam training of (params, model_state).
+
+  Returns the weights best on `val`.
+  """
   adam = optax.adam(learning_rate)
   batch_size = min(batch_size, len(train))
-  evaluate = make_evaluator(ctx.apply_fn)
+  evaluate = make_evaluator(ctx.classifier)
 
   @jax.jit
-  def step(params, opt_state, batch):
+  def step(params, model_state, opt_state, batch):
     def loss_fn(p):
-      logits = ctx.apply_fn(p, batch[0])
-      return cj.cross_entropy_loss(logits, batch[1]), logits
-    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+      logits, new_model_state = ctx.classifier.train_apply(p, model_state,
+                                                           batch[0])
+      return cj.cross_entropy_loss(logits, batch[1]), (logits, new_model_state)
+    (loss, (logits, model_state)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(params)
     updates, opt_state = adam.update(grads, opt_state, params)
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch[1])
-    return optax.apply_updates(params, updates), opt_state, loss, accuracy
+    return (optax.apply_updates(params, updates), model_state, opt_state, loss,
+            accuracy)
 
   checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
-  state = {"params": init_params, "opt_state": adam.init(init_params),
-           "best_params": init_params}
+  params, model_state = init_weights
+  state = {"weights": (params, model_state), "opt_state": adam.init(params),
+           "best_weights": (params, model_state)}
   meta = {"epoch": 0, "best_val": -1.0, "done": False}
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state, meta = restored
-  params, opt_state, best_params = (state["params"], state["opt_state"],
-                                    state["best_params"])
+  (params, model_state), opt_state = state["weights"], state["opt_state"]
+  best_weights = state["best_weights"]
   last_save = time.monotonic()
   bar = tqdm.trange(meta["epoch"], epochs, desc=f"seed {ctx.seed} {phase}",
                     disable=not ctx.progress or meta["done"], leave=False)
@@ -105,12 +117,13 @@ def train_dense(phase: str, ctx: PhaseContext, init_params: PyTree,
     rng = ctx.epoch_rng(phase, 0, epoch)
     losses, accuracies = [], []
     for batch in pipeline.batches(train, batch_size, rng, train=True):
-      params, opt_state, loss, accuracy = step(params, opt_state, batch)
+      params, model_state, opt_state, loss, accuracy = step(
+          params, model_state, opt_state, batch)
       losses.append(loss)
       accuracies.append(accuracy)
-    val_accuracy = evaluate(params, val)
+    val_accuracy = evaluate((params, model_state), val)
     if val_accuracy > meta["best_val"]:
-      best_params, meta["best_val"] = _copy(params), val_accuracy
+      best_weights, meta["best_val"] = _copy((params, model_state)), val_accuracy
     record = {"phase": phase, "stage": 0, "epoch": epoch + 1,
               "train_loss": float(np.mean(losses)),
               "train_accuracy": float(np.mean(accuracies)),
@@ -119,12 +132,13 @@ def train_dense(phase: str, ctx: PhaseContext, init_params: PyTree,
                     val=f"{val_accuracy:.3f}")
     meta["epoch"], meta["done"] = epoch + 1, epoch + 1 == epochs
     if ctx.checkpoint_due(last_save, meta["done"]):
-      checkpoints.save(epoch + 1, {"params": params, "opt_state": opt_state,
-                                   "best_params": best_params}, meta)
+      checkpoints.save(epoch + 1, {"weights": (params, model_state),
+                                   "opt_state": opt_state,
+                                   "best_weights": best_weights}, meta)
       last_save = time.monotonic()
     ctx.end_epoch(record)
   checkpoints.close()
-  return best_params
+  return best_weights
 
 
 def mask_overlap(source_masks, target_masks) -> dict[str, float]:
@@ -137,12 +151,16 @@ def mask_overlap(source_masks, target_masks) -> dict[str, float]:
   return overlap
 
 
+def target_weights_of(state: cj.CoPruneState) -> tuple:
+  return state.target_params, state.target_model_state
+
+
 def kept_fractions(masks) -> dict[str, float]:
   return {name: float(jnp.mean(m)) for name, m in tree_paths.named_leaves(masks)}
 
 
-def co_prune(phase: str, ctx: PhaseContext, source_params: PyTree,
-             target_params: PyTree, keep_ratios: PyTree,
+def co_prune(phase: str, ctx: PhaseContext, source_weights: tuple,
+             target_weights: tuple, keep_ratios: PyTree,
              schedule: cj.AlphaSchedule, source_train: pipeline.Split,
              target_train: pipeline.Split, target_val: pipeline.Split,
              batch_size: int, fusion: str = "signed", scope: str = "layer",
@@ -157,11 +175,14 @@ def co_prune(phase: str, ctx: PhaseContext, source_params: PyTree,
   accuracy over all stages (its target params and masks are the pruned model).
   """
   batch_size = min(batch_size, len(target_train))
-  evaluate = make_evaluator(ctx.apply_fn)
-  step = cj.make_cooperative_step(ctx.apply_fn, keep_ratios, fusion=fusion,
-                                  scope=scope)
-  state = cj.init_coprune_state(source_params, target_params, keep_ratios,
-                                schedule(0), learning_rate)
+  evaluate = make_evaluator(ctx.classifier)
+  step = cj.make_cooperative_step(ctx.classifier.train_apply, keep_ratios,
+                                  fusion=fusion, scope=scope,
+                                  has_model_state=True)
+  state = cj.init_coprune_state(
+      source_weights[0], target_weights[0], keep_ratios, schedule(0),
+      learning_rate, source_model_state=source_weights[1],
+      target_model_state=target_weights[1])
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
           "done": False, "step": 0}
@@ -199,7 +220,8 @@ def co_prune(phase: str, ctx: PhaseContext, source_params: PyTree,
     means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
     state = cj.end_epoch(state, means["source_loss"], means["target_loss"],
                          patience, factor)
-    val_accuracy = evaluate(state.target_params, target_val, state.target_masks)
+    val_accuracy = evaluate(target_weights_of(state), target_val,
+                            state.target_masks)
     if val_accuracy > meta["stage_best_val"]:
       stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
     if val_accuracy > meta["best_val"]:

@@ -29,7 +29,7 @@ def machine() -> dict:
 
 
 def model_facts(experiment) -> dict:
-  params = experiment.init_params(0)
+  params, _ = experiment.init_weights(0)
   named = dict(tree_paths.named_leaves(params))
   layers = {}
   for name, keep_ratio in tree_paths.named_leaves(experiment.keep_ratios):

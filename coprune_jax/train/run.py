@@ -4,10 +4,7 @@ import json
 import os
 from typing import Optional
 
-import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 import coprune_jax as cj
 from coprune_jax import models
@@ -42,10 +39,10 @@ class Experiment:
     self.config = config
     try:
       self.data: ExperimentData = build_data(config)
-      self.model = models.make_model(config.model.name,
-                                     len(self.data.label_names),
-                                     **dict(config.model.get("kwargs", {})))
-      params = self.init_params(0)
+      self.classifier = models.Classifier(models.make_model(
+          config.model.name, len(self.data.label_names),
+          **dict(config.model.get("kwargs", {}))))
+      params, _ = self.init_weights(0)
       self.keep_ratios = cj.keep_ratio_tree(
           params, keep_ratio_rules(config.prune))
       self.schedule = alpha_schedule_of(config.prune)
@@ -53,12 +50,9 @@ class Experiment:
     except (ValueError, KeyError, TypeError) as e:
       raise ConfigError(str(e)) from e
 
-  def apply_fn(self, params, x):
-    return self.model.apply({"params": params}, x)
-
-  def init_params(self, seed: int):
-    dummy = jnp.zeros((1,) + self.data.input_shape, jnp.float32)
-    return self.model.init(jax.random.key(seed), dummy)["params"]
+  def init_weights(self, seed: int) -> tuple:
+    """(params, model_state) of a freshly initialised model."""
+    return self.classifier.init(seed, self.data.input_shape)
 
 
 def prepare_workdir(workdir: str, config, resume: bool) -> None:
@@ -87,7 +81,7 @@ def prepare_workdir(workdir: str, config, resume: bool) -> None:
     f.write(to_json(config))
 
 
-def _pruned_model_facts(state: cj.CoPruneState, keep_ratios) -> dict:
+def _pruned_model_facts(state: cj.CoPruneState) -> dict:
   sizes = {n: w.size for n, w in tree_paths.named_leaves(state.target_params)}
   kept = cj.kept_counts(state.target_masks)
   return {"kept_per_layer": kept,
@@ -98,27 +92,27 @@ def _pruned_model_facts(state: cj.CoPruneState, keep_ratios) -> dict:
 def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
              progress: bool, on_epoch_end=None) -> Optional[dict]:
   config, data = experiment.config, experiment.data
-  ctx = phases.PhaseContext(experiment.apply_fn, seed,
+  ctx = phases.PhaseContext(experiment.classifier, seed,
                             os.path.join(workdir, f"seed_{seed}"),
                             MetricsLog(os.path.join(workdir, "metrics.jsonl")),
                             progress, on_epoch_end,
                             config.checkpoint_every_seconds)
-  evaluate = phases.make_evaluator(experiment.apply_fn)
+  evaluate = phases.make_evaluator(experiment.classifier)
   pre = config.pretrain
-  source_params = phases.train_dense(
-      "pretrain", ctx, experiment.init_params(seed), data.source_train,
+  source_weights = phases.train_dense(
+      "pretrain", ctx, experiment.init_weights(seed), data.source_train,
       data.source_val, pre.epochs, pre.batch_size, pre.learning_rate)
   if until == "pretrain":
     return None
   fine = config.finetune
-  target_params = phases.train_dense(
-      "finetune", ctx, source_params, data.target_train, data.target_val,
+  target_weights = phases.train_dense(
+      "finetune", ctx, source_weights, data.target_train, data.target_val,
       fine.epochs, fine.batch_size, fine.learning_rate)
   results = {
-      "source_on_source_test": evaluate(source_params, data.source_test),
-      "source_on_target_test": evaluate(source_params, data.target_test),
-      "finetuned_on_target_val": evaluate(target_params, data.target_val),
-      "finetuned_on_target_test": evaluate(target_params, data.target_test),
+      "source_on_source_test": evaluate(source_weights, data.source_test),
+      "source_on_target_test": evaluate(source_weights, data.target_test),
+      "finetuned_on_target_val": evaluate(target_weights, data.target_val),
+      "finetuned_on_target_test": evaluate(target_weights, data.target_test),
   }
   if until == "finetune":
     return results
@@ -128,18 +122,18 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
     methods["alpha0"] = cj.alpha_schedule([0.0] * experiment.schedule.num_stages)
   for method, schedule in methods.items():
     best = phases.co_prune(
-        method, ctx, source_params, target_params, experiment.keep_ratios,
+        method, ctx, source_weights, target_weights, experiment.keep_ratios,
         schedule, data.source_train, data.target_train, data.target_val,
         prune.batch_size, prune.fusion, prune.scope, prune.learning_rate,
         prune.patience, prune.factor, prune.min_learning_rate,
         prune.max_epochs_per_stage)
-    results[f"{method}_on_target_val"] = evaluate(
-        best.target_params, data.target_val, best.target_masks)
-    results[f"{method}_on_target_test"] = evaluate(
-        best.target_params, data.target_test, best.target_masks)
+    pruned = phases.target_weights_of(best)
+    results[f"{method}_on_target_val"] = evaluate(pruned, data.target_val,
+                                                  best.target_masks)
+    results[f"{method}_on_target_test"] = evaluate(pruned, data.target_test,
+                                                   best.target_masks)
     results[f"{method}_selected_stage"] = int(best.stage)
-    results[f"{method}_model"] = _pruned_model_facts(best,
-                                                     experiment.keep_ratios)
+    results[f"{method}_model"] = _pruned_model_facts(best)
   return results
 
 
