@@ -7,6 +7,7 @@ exactly what an uninterrupted run does from epoch e + 1.
 
 import dataclasses
 import time
+import zlib
 from typing import Any, Callable, Optional
 
 import jax
@@ -41,7 +42,7 @@ class PhaseContext:
 
   def epoch_rng(self, phase: str, stage: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng(
-        [self.seed, sum(map(ord, phase)), stage, epoch])
+        [self.seed, zlib.crc32(phase.encode()), stage, epoch])
 
   def checkpoint_due(self, last_save: float, done: bool) -> bool:
     return done or time.monotonic() - last_save >= self.checkpoint_every_seconds
