@@ -28,11 +28,9 @@ import optax
 
 import coprune_jax as cj
 from coprune_jax.models import CifarNet, ResNet18
+from coprune_jax.train import protocol
 from coprune_jax.tree_paths import map_with_names
 
-CIFAR_NET_RULES = [("conv1/kernel", 0.2), ("conv2/kernel", 0.01),
-                   ("conv3/kernel", 0.009), ("fc1/kernel", 0.009),
-                   ("fc2/kernel", 0.08)]
 
 
 def median_seconds(fn, num_steps, num_warmup):
@@ -171,8 +169,8 @@ def main():
   params = cifar_net.init(keys[0], jnp.zeros((1, 32, 32, 3)))["params"]
   apply_cifar = lambda p, x: cifar_net.apply({"params": p}, x)
   batches = [random_batch(k, 128, 9) for k in keys[1:3]]
-  bench_model("CIFAR-Net", apply_cifar, params, None, CIFAR_NET_RULES,
-              batches, args.steps, 5, False, not args.no_sort_baseline)
+  bench_model("CIFAR-Net", apply_cifar, params, None,
+              protocol.CIFAR_NET_KEEP_RATIOS_1_35, batches, args.steps, 5, False, not args.no_sort_baseline)
 
   resnet = ResNet18(num_classes=10, stem="cifar")
   variables = resnet.init(keys[3], jnp.zeros((1, 32, 32, 3)))

@@ -13,9 +13,7 @@ target data, minus 50 per class held out for validation.
 
 import ml_collections
 
-REFERENCE_KEEP_RATIOS_1_35 = [("conv1/kernel", 0.2), ("conv2/kernel", 0.01),
-                              ("conv3/kernel", 0.009), ("fc1/kernel", 0.009),
-                              ("fc2/kernel", 0.08)]
+from coprune_jax.train import protocol
 
 
 def get_config():
@@ -37,11 +35,5 @@ def get_config():
 
   c.pretrain = dict(epochs=60, batch_size=128, learning_rate=1e-3)
   c.finetune = dict(epochs=60, batch_size=128, learning_rate=1e-3)
-  c.prune = dict(
-      keep_ratios=REFERENCE_KEEP_RATIOS_1_35,
-      alphas=(0.7, 0.5, 0.3), eq7=(),
-      fusion="signed", scope="layer",
-      batch_size=128, learning_rate=1e-3, patience=3, factor=0.1,
-      min_learning_rate=1e-6, max_epochs_per_stage=100,
-      compare_alpha_zero=True)
+  c.prune = protocol.prune_config(protocol.CIFAR_NET_KEEP_RATIOS_1_35)
   return c

@@ -10,6 +10,8 @@ Co-Prune beside alpha = 0.
 
 import ml_collections
 
+from coprune_jax.train import protocol
+
 
 def get_config():
   c = ml_collections.ConfigDict()
@@ -32,11 +34,7 @@ def get_config():
   c.pretrain = dict(epochs=3, batch_size=128, learning_rate=1e-3)
   # Batches of 20: ten steps per epoch over the 200 labelled target images.
   c.finetune = dict(epochs=30, batch_size=20, learning_rate=1e-3)
-  c.prune = dict(
-      keep_ratios=[("conv1/kernel", 0.3), (".*", 0.05)],  # (regex, ratio)
-      alphas=(0.7, 0.5, 0.3), eq7=(),  # eq7=(alpha_0, alpha_min, beta) wins
-      fusion="signed", scope="layer",
-      batch_size=20, learning_rate=1e-3, patience=3, factor=0.1,
-      min_learning_rate=1e-6, max_epochs_per_stage=30,
-      compare_alpha_zero=True)
+  c.prune = protocol.prune_config(
+      [("conv1/kernel", 0.3), (".*", 0.05)],  # (regex, keep ratio) rules
+      batch_size=20, max_epochs_per_stage=30)
   return c
