@@ -170,7 +170,8 @@ def main():
   apply_cifar = lambda p, x: cifar_net.apply({"params": p}, x)
   batches = [random_batch(k, 128, 9) for k in keys[1:3]]
   bench_model("CIFAR-Net", apply_cifar, params, None,
-              protocol.CIFAR_NET_KEEP_RATIOS_1_35, batches, args.steps, 5, False, not args.no_sort_baseline)
+              protocol.CIFAR_NET_KEEP_RATIOS_1_35, batches, args.steps, 5,
+              False, not args.no_sort_baseline)
 
   resnet = ResNet18(num_classes=10, stem="cifar")
   variables = resnet.init(keys[3], jnp.zeros((1, 32, 32, 3)))
