@@ -1,3 +1,5 @@
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -181,3 +183,26 @@ def test_random_batches_are_a_function_of_the_rng():
   np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
   assert sorted(np.concatenate(first)[:8].tolist()) == sorted(set(
       np.concatenate(first)[:8].tolist()))  # no repeats within a pass
+
+
+def test_feature_vector_domains_are_normalised_per_feature(tmp_path):
+  from coprune_jax.train import config_files, experiment_data
+  rng = np.random.default_rng(0)
+  for name, shift in (("src", 0.0), ("tgt", 3.0)):
+    x = rng.normal(shift, 2.0, size=(60, 5)).astype(np.float32)
+    y = np.arange(60) % 3
+    local_files.save_npz(str(tmp_path / f"{name}.npz"), domain_lib.Domain(
+        name, x[:40], y[:40], x[40:], y[40:], ("a", "b", "c")))
+  config = config_files.load_config(os.path.join(
+      os.path.dirname(__file__), "..", "experiments", "configs",
+      "offline_default.py"))
+  config_files.apply_overrides(config, [
+      f"data_root={tmp_path}", "source.kind=npz", "target.kind=npz",
+      "target.labels_per_class=4", "target.val_per_class=2"])
+  config.source.path, config.target.path = "{data_root}/src.npz", "{data_root}/tgt.npz"
+  data = experiment_data.build_data(config)
+  assert data.input_shape == (5,)
+  assert len(data.target_train) == 12 and len(data.target_val) == 6
+  (x, _), = list(pipeline.batches(data.target_train, 12, np.random.default_rng(0),
+                                  train=True))
+  np.testing.assert_allclose(np.asarray(x).mean(axis=0), 0.0, atol=1e-5)
