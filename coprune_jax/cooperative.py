@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from coprune_jax import masked_update
 from coprune_jax import masks as masks_lib
 from coprune_jax import plateau
-from coprune_jax import straight_through
 from coprune_jax import tree_paths
 
 PyTree = Any
@@ -63,7 +63,7 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
   source_params, target_params, source_model_state, target_model_state = (
       jax.tree.map(jnp.copy, (source_params, target_params,
                               source_model_state, target_model_state)))
-  adam = optax.scale_by_adam()
+  adam = masked_update.adam()
   return CoPruneState(
       source_params=source_params,
       target_params=target_params,
@@ -118,31 +118,8 @@ def make_cooperative_step(
     integer labels, accuracy, measured on the masked models before the update.
   """
   fuse = masks_lib.resolve_fusion(fusion)
-  adam = optax.scale_by_adam()
-
-  def forward(params, model_state, inputs):
-    if has_model_state:
-      return apply_fn(params, model_state, inputs)
-    return apply_fn(params, inputs), model_state
-
-  def loss_and_metrics(params, masks, model_state, batch):
-    inputs, labels = batch
-    masked = straight_through.apply_masks(params, masks,
-                                          straight_through_gradient)
-    logits, model_state = forward(masked, model_state, inputs)
-    loss = loss_fn(logits, labels)
-    metrics = {"loss": loss}
-    if jnp.issubdtype(jnp.result_type(labels), jnp.integer):
-      metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return loss, (model_state, metrics)
-
-  def adam_update(params, opt_state, masks, model_state, learning_rate, batch):
-    grads, (model_state, metrics) = jax.grad(loss_and_metrics, has_aux=True)(
-        params, masks, model_state, batch)
-    updates, opt_state = adam.update(grads, opt_state, params)
-    updates = jax.tree.map(lambda u: (-learning_rate * u).astype(u.dtype),
-                           updates)
-    return optax.apply_updates(params, updates), opt_state, model_state, metrics
+  adam_update = masked_update.make_masked_adam_update(
+      apply_fn, loss_fn, has_model_state, straight_through_gradient)
 
   def step(state: CoPruneState, source_batch, target_batch):
     source_params, source_opt_state, source_model_state, source_metrics = (
@@ -197,7 +174,7 @@ def begin_stage(state: CoPruneState, alpha: float,
   Pass the restored best state of the finished stage, as the protocol asks.
   """
   masks_lib.check_alpha(alpha)
-  adam = optax.scale_by_adam()
+  adam = masked_update.adam()
   next_stage = state.stage + 1 if stage is None else stage
   return state._replace(
       source_opt_state=adam.init(state.source_params),

@@ -1,0 +1,54 @@
+"""One Adam update of a masked model: the shared inner step of every trainer."""
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from coprune_jax import straight_through
+
+PyTree = Any
+# Adam's state is kept apart from its learning rate, which the plateau
+# controller owns: optax.adam(lr) is exactly scale_by_adam then scale by -lr.
+adam = optax.scale_by_adam
+
+
+def make_masked_adam_update(apply_fn: Callable[..., Any],
+                            loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+                            has_model_state: bool,
+                            straight_through_gradient: bool):
+  """Returns update(params, opt_state, masks, model_state, learning_rate,
+  batch) -> (params, opt_state, model_state, metrics).
+
+  The forward pass uses W * M; `straight_through_gradient` gives pruned
+  weights the full gradient, otherwise they get none. `metrics` holds the
+  loss and, for integer labels, the accuracy, before the update.
+  """
+  optimizer = adam()
+
+  def forward(params, model_state, inputs):
+    if has_model_state:
+      return apply_fn(params, model_state, inputs)
+    return apply_fn(params, inputs), model_state
+
+  def loss_and_metrics(params, masks, model_state, batch):
+    inputs, labels = batch
+    masked = straight_through.apply_masks(params, masks,
+                                          straight_through_gradient)
+    logits, model_state = forward(masked, model_state, inputs)
+    loss = loss_fn(logits, labels)
+    metrics = {"loss": loss}
+    if jnp.issubdtype(jnp.result_type(labels), jnp.integer):
+      metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
+    return loss, (model_state, metrics)
+
+  def update(params, opt_state, masks, model_state, learning_rate, batch):
+    grads, (model_state, metrics) = jax.grad(loss_and_metrics, has_aux=True)(
+        params, masks, model_state, batch)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    updates = jax.tree.map(lambda u: (-learning_rate * u).astype(u.dtype),
+                           updates)
+    return optax.apply_updates(params, updates), opt_state, model_state, metrics
+
+  return update
