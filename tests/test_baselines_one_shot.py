@@ -1,0 +1,53 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import coprune_jax as cj
+from coprune_jax import tree_paths
+from coprune_jax.baselines import lobs
+from coprune_jax.baselines import one_shot
+from coprune_jax.models import CifarNet
+
+
+def small_net_and_inputs():
+  module = CifarNet(num_classes=4, widths=(4, 4, 6, 8))
+  x = jax.random.normal(jax.random.key(0), (2, 16, 32, 32, 3))
+  params = module.init(jax.random.key(1), x[0])["params"]
+  return module, params, x
+
+
+def test_layer_input_hessians_match_direct_computation():
+  module, params, x = small_net_and_inputs()
+  hessians = one_shot.layer_input_hessians(module, params, list(x))
+  assert set(hessians) == {"conv1/kernel", "conv2/kernel", "conv3/kernel",
+                           "fc1/kernel", "fc2/kernel"}
+  patches = lobs.conv_patches(x.reshape(-1, 32, 32, 3), (5, 5, 3, 4),
+                              padding=[(2, 2), (2, 2)])
+  np.testing.assert_allclose(hessians["conv1/kernel"],
+                             lobs.input_hessian(patches), rtol=1e-4, atol=1e-4)
+
+
+def test_lobs_model_pruning_keeps_exact_counts_and_zeros_pruned():
+  module, params, x = small_net_and_inputs()
+  ratios = cj.keep_ratio_tree(params, 0.2)
+  new_params, masks = one_shot.lobs_prune_model(module, params, list(x), ratios)
+  sizes = dict(tree_paths.named_leaves(params))
+  for name, count in cj.kept_counts(masks).items():
+    assert count == cj.kept_count(sizes[name].size, 0.2)
+  pruned = ~np.asarray(masks["fc1"]["kernel"])
+  assert (np.asarray(new_params["fc1"]["kernel"])[pruned] == 0).all()
+  assert masks["fc1"]["bias"] is None
+  np.testing.assert_array_equal(new_params["fc1"]["bias"], params["fc1"]["bias"])
+
+
+def test_obd_masks_exact_counts():
+  module, params, x = small_net_and_inputs()
+  labels = jnp.arange(16) % 4
+  ratios = cj.keep_ratio_tree(params, 0.1)
+  loss = lambda p, inputs: cj.cross_entropy_loss(
+      module.apply({"params": p}, inputs), labels)
+  masks = one_shot.obd_masks(loss, params, list(x), ratios, jax.random.key(2),
+                             num_probes=4)
+  sizes = dict(tree_paths.named_leaves(params))
+  for name, count in cj.kept_counts(masks).items():
+    assert count == cj.kept_count(sizes[name].size, 0.1)
