@@ -142,48 +142,23 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
   return best_weights
 
 
-def mask_overlap(source_masks, target_masks) -> dict[str, float]:
-  """Intersection over union of the kept sets, per pruned parameter."""
-  overlap = {}
-  for (name, s), (_, t) in zip(tree_paths.named_leaves(source_masks),
-                               tree_paths.named_leaves(target_masks)):
-    union = int(jnp.sum(s | t))
-    overlap[name] = int(jnp.sum(s & t)) / union if union else 1.0
-  return overlap
-
-
-def target_weights_of(state: cj.CoPruneState) -> tuple:
-  return state.target_params, state.target_model_state
-
-
 def kept_fractions(masks) -> dict[str, float]:
   return {name: float(jnp.mean(m)) for name, m in tree_paths.named_leaves(masks)}
 
 
-def co_prune(phase: str, ctx: PhaseContext, source_weights: tuple,
-             target_weights: tuple, keep_ratios: PyTree,
-             schedule: cj.AlphaSchedule, source_train: pipeline.Split,
-             target_train: pipeline.Split, target_val: pipeline.Split,
-             batch_size: int, fusion: str = "signed", scope: str = "layer",
-             learning_rate: float = 1e-3, patience: int = 3,
-             factor: float = 0.1, min_learning_rate: float = 1e-6,
-             max_epochs_per_stage: int = 100) -> cj.CoPruneState:
-  """Co-Prune through every alpha stage; returns the state best on `val`.
+def staged_training(phase: str, ctx: PhaseContext, trainer,
+                    target_val: pipeline.Split, patience: int = 3,
+                    factor: float = 0.1, min_learning_rate: float = 1e-6,
+                    max_epochs_per_stage: int = 100):
+  """Runs a trainer (see `trainers`) through its stages; returns the best state.
 
   Each stage trains until its optimum (target lr below `min_learning_rate`
   or `max_epochs_per_stage`), then the next starts from the stage's best
   state with fresh Adam. The returned state is the best on target validation
-  accuracy over all stages (its target params and masks are the pruned model).
+  accuracy over all stages; `trainer.target(state)` is its pruned model.
   """
-  batch_size = min(batch_size, len(target_train))
   evaluate = make_evaluator(ctx.classifier)
-  step = cj.make_cooperative_step(ctx.classifier.train_apply, keep_ratios,
-                                  fusion=fusion, scope=scope,
-                                  has_model_state=True)
-  state = cj.init_coprune_state(
-      source_weights[0], target_weights[0], keep_ratios, schedule(0),
-      learning_rate, source_model_state=source_weights[1],
-      target_model_state=target_weights[1])
+  state = trainer.init_state()
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
           "done": False, "step": 0}
@@ -193,53 +168,43 @@ def co_prune(phase: str, ctx: PhaseContext, source_weights: tuple,
     saved, meta = restored
   state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
 
-  steps_per_epoch = len(target_train) // batch_size
+  def save(step):
+    checkpoints.save(step, {"state": state, "stage_best": stage_best,
+                            "best": best}, meta)
+
   last_save = time.monotonic()
   bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
-                  leave=False, initial=meta["step"])
+                  leave=False, initial=meta["epoch"], unit="epoch")
   while not meta["done"]:
     stage, epoch = meta["stage"], meta["epoch"]
-    if cj.stage_finished(state, min_learning_rate, max_epochs_per_stage):
-      if stage + 1 == schedule.num_stages:
+    if cj.reached_optimum(trainer.plateau(state), min_learning_rate,
+                          max_epochs_per_stage):
+      if stage + 1 == trainer.num_stages:
         meta["done"] = True
-        checkpoints.save(meta["step"] + 1, {"state": state, "stage_best":
-                                            stage_best, "best": best}, meta)
+        save(meta["step"] + 1)
         break
-      state = cj.begin_stage(_copy(stage_best), schedule(stage + 1),
-                             learning_rate)
+      state = trainer.begin_stage(_copy(stage_best), stage + 1)
       meta.update(stage=stage + 1, epoch=0, stage_best_val=-1.0)
       continue
-    rng = ctx.epoch_rng(phase, stage, epoch)
-    source_batches = pipeline.random_batches(source_train, batch_size,
-                                             steps_per_epoch, rng)
-    sums = {}
-    for target_batch in pipeline.batches(target_train, batch_size, rng, True):
-      state, metrics = step(state, next(source_batches), target_batch)
-      for key, value in metrics.items():
-        sums[key] = sums.get(key, 0.0) + value
-      bar.update()
-    means = {k: float(v) / steps_per_epoch for k, v in sums.items()}
-    state = cj.end_epoch(state, means["source_loss"], means["target_loss"],
-                         patience, factor)
-    val_accuracy = evaluate(target_weights_of(state), target_val,
-                            state.target_masks)
+    state, means = trainer.train_epoch(state, ctx.epoch_rng(phase, stage,
+                                                            epoch))
+    state = trainer.end_epoch(state, means, patience, factor)
+    weights, masks = trainer.target(state)
+    val_accuracy = evaluate(weights, target_val, masks)
     if val_accuracy > meta["stage_best_val"]:
       stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
     if val_accuracy > meta["best_val"]:
       best, meta["best_val"] = _copy(state), val_accuracy
-    meta["epoch"], meta["step"] = epoch + 1, meta["step"] + steps_per_epoch
+    meta["epoch"], meta["step"] = epoch + 1, meta["step"] + 1
     record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
-              "alpha": float(state.alpha),
-              "learning_rate": float(state.target_plateau.learning_rate),
+              "learning_rate": float(trainer.plateau(state).learning_rate),
               "val_accuracy": val_accuracy, **means,
-              "kept_fraction": kept_fractions(state.target_masks),
-              "mask_iou": mask_overlap(state.source_masks, state.target_masks)}
-    bar.set_postfix(alpha=f"{record['alpha']:.2f}",
-                    loss=f"{means['target_loss']:.3f}",
+              "kept_fraction": kept_fractions(masks), **trainer.record(state)}
+    bar.update()
+    bar.set_postfix(stage=stage, loss=f"{means['target_loss']:.3f}",
                     val=f"{val_accuracy:.3f}")
     if ctx.checkpoint_due(last_save, False):
-      checkpoints.save(meta["step"], {"state": state, "stage_best": stage_best,
-                                      "best": best}, meta)
+      save(meta["step"])
       last_save = time.monotonic()
     ctx.end_epoch(record)
   bar.close()

@@ -11,6 +11,7 @@ from coprune_jax import models
 from coprune_jax import tree_paths
 from coprune_jax.train import phases
 from coprune_jax.train import report as report_lib
+from coprune_jax.train import trainers
 from coprune_jax.train.config_files import ConfigError, to_json
 from coprune_jax.train.experiment_data import build_data, ExperimentData
 from coprune_jax.train.metrics_log import MetricsLog
@@ -81,9 +82,9 @@ def prepare_workdir(workdir: str, config, resume: bool) -> None:
     f.write(to_json(config))
 
 
-def _pruned_model_facts(state: cj.CoPruneState) -> dict:
-  sizes = {n: w.size for n, w in tree_paths.named_leaves(state.target_params)}
-  kept = cj.kept_counts(state.target_masks)
+def _pruned_model_facts(params, masks) -> dict:
+  sizes = {n: w.size for n, w in tree_paths.named_leaves(params)}
+  kept = cj.kept_counts(masks)
   return {"kept_per_layer": kept,
           "kept_total": sum(kept.values()),
           "prunable_total": sum(sizes[n] for n in kept)}
@@ -121,19 +122,21 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
   if prune.compare_alpha_zero:  # the target pruned alone, same budget
     methods["alpha0"] = cj.alpha_schedule([0.0] * experiment.schedule.num_stages)
   for method, schedule in methods.items():
-    best = phases.co_prune(
-        method, ctx, source_weights, target_weights, experiment.keep_ratios,
-        schedule, data.source_train, data.target_train, data.target_val,
-        prune.batch_size, prune.fusion, prune.scope, prune.learning_rate,
-        prune.patience, prune.factor, prune.min_learning_rate,
-        prune.max_epochs_per_stage)
-    pruned = phases.target_weights_of(best)
+    trainer = trainers.CoPruneTrainer(
+        experiment.classifier.train_apply, experiment.keep_ratios, schedule,
+        source_weights, target_weights, data.source_train, data.target_train,
+        min(prune.batch_size, len(data.target_train)), prune.learning_rate,
+        prune.fusion, prune.scope)
+    best = phases.staged_training(
+        method, ctx, trainer, data.target_val, prune.patience, prune.factor,
+        prune.min_learning_rate, prune.max_epochs_per_stage)
+    pruned, masks = trainer.target(best)
     results[f"{method}_on_target_val"] = evaluate(pruned, data.target_val,
-                                                  best.target_masks)
+                                                  masks)
     results[f"{method}_on_target_test"] = evaluate(pruned, data.target_test,
-                                                   best.target_masks)
+                                                   masks)
     results[f"{method}_selected_stage"] = int(best.stage)
-    results[f"{method}_model"] = _pruned_model_facts(best)
+    results[f"{method}_model"] = _pruned_model_facts(pruned[0], masks)
   return results
 
 

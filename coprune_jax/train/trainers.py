@@ -1,0 +1,161 @@
+"""Staged pruning trainers: Co-Prune and the single-model baselines.
+
+A trainer says how to start, train one epoch, feed the plateau control,
+start the next stage from the best state of the last one, and which target
+model (weights and masks) its state holds. `phases.staged_training` runs any
+of them under one protocol: stages to their optimum, the best epoch on
+target validation data, checkpoints and resumption.
+"""
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import coprune_jax as cj
+from coprune_jax import masked_training
+from coprune_jax import tree_paths
+from coprune_jax.data import input_pipeline as pipeline
+
+PyTree = Any
+
+
+def _add(sums: dict, metrics: dict) -> dict:
+  return {k: sums.get(k, 0.0) + v for k, v in metrics.items()}
+
+
+def mask_overlap(source_masks, target_masks) -> dict[str, float]:
+  """Intersection over union of the kept sets, per pruned parameter."""
+  overlap = {}
+  for (name, s), (_, t) in zip(tree_paths.named_leaves(source_masks),
+                               tree_paths.named_leaves(target_masks)):
+    union = int(jnp.sum(s | t))
+    overlap[name] = int(jnp.sum(s & t)) / union if union else 1.0
+  return overlap
+
+
+@dataclasses.dataclass
+class CoPruneTrainer:
+  """Both domains at once; the target mask fuses source and target weights."""
+  train_apply: Callable
+  keep_ratios: PyTree
+  schedule: cj.AlphaSchedule
+  source_weights: tuple  # (params, model_state)
+  target_weights: tuple
+  source_train: pipeline.Split
+  target_train: pipeline.Split
+  batch_size: int
+  learning_rate: float = 1e-3
+  fusion: str = "signed"
+  scope: str = "layer"
+
+  def __post_init__(self):
+    self.step = cj.make_cooperative_step(
+        self.train_apply, self.keep_ratios, fusion=self.fusion,
+        scope=self.scope, has_model_state=True)
+
+  @property
+  def num_stages(self) -> int:
+    return self.schedule.num_stages
+
+  def init_state(self) -> cj.CoPruneState:
+    return cj.init_coprune_state(
+        self.source_weights[0], self.target_weights[0], self.keep_ratios,
+        self.schedule(0), self.learning_rate,
+        source_model_state=self.source_weights[1],
+        target_model_state=self.target_weights[1])
+
+  def train_epoch(self, state, rng):
+    steps = len(self.target_train) // self.batch_size
+    source_batches = pipeline.random_batches(self.source_train,
+                                             self.batch_size, steps, rng)
+    sums = {}
+    for target_batch in pipeline.batches(self.target_train, self.batch_size,
+                                         rng, True):
+      state, metrics = self.step(state, next(source_batches), target_batch)
+      sums = _add(sums, metrics)
+    means = {k: float(v) / steps for k, v in sums.items()}
+    return state, means
+
+  def end_epoch(self, state, means, patience, factor):
+    return cj.end_epoch(state, means["source_loss"], means["target_loss"],
+                        patience, factor)
+
+  def plateau(self, state):
+    return state.target_plateau
+
+  def begin_stage(self, stage_best, stage):
+    return cj.begin_stage(stage_best, self.schedule(stage), self.learning_rate)
+
+  def target(self, state):
+    return (state.target_params, state.target_model_state), state.target_masks
+
+  def record(self, state) -> dict:
+    return {"alpha": float(state.alpha),
+            "mask_iou": mask_overlap(state.source_masks, state.target_masks)}
+
+
+@dataclasses.dataclass
+class MaskedTrainer:
+  """The target alone, with fixed masks or a mask update in every step.
+
+  LWC, OBD, L-OBS and one-time Co-Prune: fixed masks, no straight-through
+  gradient. DNS: `mask_update` with straight-through gradient.
+  """
+  train_apply: Callable
+  initial_weights: tuple  # (params, model_state), e.g. L-OBS-compensated
+  initial_masks: PyTree
+  target_train: pipeline.Split
+  batch_size: int
+  num_stages: int
+  learning_rate: float = 1e-3
+  straight_through_gradient: bool = False
+  mask_update: Optional[masked_training.MaskUpdate] = None
+  seed: int = 0
+
+  def __post_init__(self):
+    self.step = masked_training.make_masked_step(
+        self.train_apply, has_model_state=True,
+        straight_through_gradient=self.straight_through_gradient,
+        mask_update=self.mask_update, seed=self.seed)
+
+  def init_state(self) -> masked_training.MaskedState:
+    return masked_training.init_masked_state(
+        self.initial_weights[0], self.initial_masks, self.learning_rate,
+        self.initial_weights[1])
+
+  def train_epoch(self, state, rng):
+    sums, steps = {}, 0
+    for batch in pipeline.batches(self.target_train, self.batch_size, rng,
+                                  True):
+      state, metrics = self.step(state, batch)
+      sums = _add(sums, {f"target_{k}": v for k, v in metrics.items()})
+      steps += 1
+    return state, {k: float(v) / steps for k, v in sums.items()}
+
+  def end_epoch(self, state, means, patience, factor):
+    return state._replace(plateau=cj.plateau_update(
+        state.plateau, means["target_loss"], patience, factor))
+
+  def plateau(self, state):
+    return state.plateau
+
+  def begin_stage(self, stage_best, stage):
+    del stage
+    return state_with_fresh_adam(stage_best, self.learning_rate)
+
+  def target(self, state):
+    return (state.params, state.model_state), state.masks
+
+  def record(self, state) -> dict:
+    del state
+    return {}
+
+
+def state_with_fresh_adam(state: masked_training.MaskedState,
+                          learning_rate: float) -> masked_training.MaskedState:
+  fresh = masked_training.init_masked_state(state.params, state.masks,
+                                            learning_rate, state.model_state)
+  return fresh._replace(step=state.step)
