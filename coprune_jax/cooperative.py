@@ -119,7 +119,9 @@ def make_cooperative_step(
   """
   fuse = masks_lib.resolve_fusion(fusion)
   adam_update = masked_update.make_masked_adam_update(
-      apply_fn, loss_fn, has_model_state, straight_through_gradient)
+      masked_update.classification_objective(apply_fn, loss_fn,
+                                             has_model_state),
+      straight_through_gradient)
 
   def step(state: CoPruneState, source_batch, target_batch):
     source_params, source_opt_state, source_model_state, source_metrics = (

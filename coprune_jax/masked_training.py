@@ -40,20 +40,29 @@ def init_masked_state(params: PyTree, masks: PyTree,
                      jnp.zeros((), jnp.int32))
 
 
-def make_masked_step(apply_fn: Callable[..., Any],
+def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
                      loss_fn=cooperative.cross_entropy_loss,
                      has_model_state: bool = False,
                      straight_through_gradient: bool = False,
                      mask_update: Optional[MaskUpdate] = None,
-                     seed: int = 0):
+                     seed: int = 0,
+                     objective: Optional[masked_update.Objective] = None):
   """Builds the jitted `step(state, batch) -> (state, metrics)`.
 
-  Without `mask_update` the masks stay fixed. The key passed to
+  The model learns `loss_fn(apply_fn(W * M, inputs), labels)` on batches
+  (inputs, labels), or any `objective` of the masked params (which replaces
+  `apply_fn` and `loss_fn`: e.g. distillation, or DDC's loss on pairs of
+  batches). Without `mask_update` the masks stay fixed. The key passed to
   `mask_update` is derived from `seed` and the step count, so runs repeat
   exactly. The state's buffers are donated.
   """
-  update = masked_update.make_masked_adam_update(
-      apply_fn, loss_fn, has_model_state, straight_through_gradient)
+  if objective is None:
+    if apply_fn is None:
+      raise ValueError("make_masked_step needs apply_fn or objective")
+    objective = masked_update.classification_objective(apply_fn, loss_fn,
+                                                       has_model_state)
+  update = masked_update.make_masked_adam_update(objective,
+                                                 straight_through_gradient)
   base_key = jax.random.key(seed)
 
   def step(state: MaskedState, batch):

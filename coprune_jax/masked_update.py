@@ -14,37 +14,50 @@ PyTree = Any
 adam = optax.scale_by_adam
 
 
-def make_masked_adam_update(apply_fn: Callable[..., Any],
-                            loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-                            has_model_state: bool,
-                            straight_through_gradient: bool):
-  """Returns update(params, opt_state, masks, model_state, learning_rate,
-  batch) -> (params, opt_state, model_state, metrics).
+# objective(masked_params, model_state, batch) -> (loss, (model_state, metrics))
+Objective = Callable[[PyTree, PyTree, Any], tuple[jax.Array, tuple[PyTree, dict]]]
 
-  The forward pass uses W * M; `straight_through_gradient` gives pruned
-  weights the full gradient, otherwise they get none. `metrics` holds the
-  loss and, for integer labels, the accuracy, before the update.
+
+def classification_objective(apply_fn: Callable[..., Any],
+                             loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+                             has_model_state: bool) -> Objective:
+  """`loss_fn(apply_fn(params, inputs), labels)` on batches (inputs, labels).
+
+  Metrics: the loss and, for integer labels, the accuracy.
   """
-  optimizer = adam()
-
-  def forward(params, model_state, inputs):
-    if has_model_state:
-      return apply_fn(params, model_state, inputs)
-    return apply_fn(params, inputs), model_state
-
-  def loss_and_metrics(params, masks, model_state, batch):
+  def objective(params, model_state, batch):
     inputs, labels = batch
-    masked = straight_through.apply_masks(params, masks,
-                                          straight_through_gradient)
-    logits, model_state = forward(masked, model_state, inputs)
+    if has_model_state:
+      logits, model_state = apply_fn(params, model_state, inputs)
+    else:
+      logits = apply_fn(params, inputs)
     loss = loss_fn(logits, labels)
     metrics = {"loss": loss}
     if jnp.issubdtype(jnp.result_type(labels), jnp.integer):
       metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
     return loss, (model_state, metrics)
 
+  return objective
+
+
+def make_masked_adam_update(objective: Objective,
+                            straight_through_gradient: bool):
+  """Returns update(params, opt_state, masks, model_state, learning_rate,
+  batch) -> (params, opt_state, model_state, metrics).
+
+  The objective sees W * M; `straight_through_gradient` gives pruned weights
+  the full gradient, otherwise they get none. `metrics` are the objective's,
+  measured before the update.
+  """
+  optimizer = adam()
+
+  def masked_objective(params, masks, model_state, batch):
+    masked = straight_through.apply_masks(params, masks,
+                                          straight_through_gradient)
+    return objective(masked, model_state, batch)
+
   def update(params, opt_state, masks, model_state, learning_rate, batch):
-    grads, (model_state, metrics) = jax.grad(loss_and_metrics, has_aux=True)(
+    grads, (model_state, metrics) = jax.grad(masked_objective, has_aux=True)(
         params, masks, model_state, batch)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     updates = jax.tree.map(lambda u: (-learning_rate * u).astype(u.dtype),

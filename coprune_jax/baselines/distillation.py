@@ -26,21 +26,41 @@ def distillation_loss(student_logits: jax.Array, teacher_logits: jax.Array,
 
 
 def slim_widths(count_parameters: Callable[[Sequence[int]], int],
-                full_widths: Sequence[int], fraction: float) -> tuple[int, ...]:
+                full_widths: Sequence[int], fraction: float,
+                max_offset: int = 3) -> tuple[int, ...]:
   """Layer widths whose parameter count is nearest `fraction` of the full net.
 
-  Searches per-layer scales on a grid (each width scaled by one of a few
-  factors around the uniform scale), so the count can land within a small
+  Searches a grid of widths around the uniformly scaled ones (each within
+  `max_offset` of its uniform width; the grid has (2 max_offset + 1)^layers
+  points), so the count can land within a small
   tolerance of the target even where one uniform scale overshoots.
   """
   full = count_parameters(full_widths)
   target = fraction * full
   best, best_error = None, float("inf")
   uniform = [max(1, round(w * fraction**0.5)) for w in full_widths]
-  offsets = range(-3, 4)
+  offsets = range(-max_offset, max_offset + 1)
   for deltas in itertools.product(offsets, repeat=len(full_widths)):
     widths = tuple(max(1, u + d) for u, d in zip(uniform, deltas))
     error = abs(count_parameters(widths) - target)
     if error < best_error:
       best, best_error = widths, error
   return best
+
+
+def distillation_objective(student_apply: Callable, teacher_logits: Callable,
+                           temperature: float = 4.0, soft_weight: float = 0.9):
+  """objective(params, model_state, (inputs, labels)) for the student.
+
+  `student_apply(params, model_state, inputs) -> (logits, model_state)`;
+  `teacher_logits(inputs)` is the fixed teacher (no gradient flows into it).
+  """
+  def objective(params, model_state, batch):
+    inputs, labels = batch
+    logits, model_state = student_apply(params, model_state, inputs)
+    loss = distillation_loss(logits, teacher_logits(inputs), labels,
+                             temperature, soft_weight)
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+    return loss, (model_state, {"loss": loss, "accuracy": accuracy})
+
+  return objective

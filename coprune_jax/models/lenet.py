@@ -13,17 +13,20 @@ class LeNet5(nn.Module):
   as 32x32 inputs do in the original without padding.
   """
   num_classes: int = 10
+  # conv1, conv2, fc1, fc2 widths; narrower ones give slim networks.
+  widths: tuple[int, int, int, int] = (6, 16, 120, 84)
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
     del train  # no dropout or normalisation
-    x = nn.relu(nn.Conv(6, (5, 5), padding=2, name="conv1")(images))
+    conv1, conv2, fc1, fc2 = self.widths
+    x = nn.relu(nn.Conv(conv1, (5, 5), padding=2, name="conv1")(images))
     x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    x = nn.relu(nn.Conv(16, (5, 5), padding="VALID", name="conv2")(x))
+    x = nn.relu(nn.Conv(conv2, (5, 5), padding="VALID", name="conv2")(x))
     x = nn.max_pool(x, (2, 2), strides=(2, 2))
     x = x.reshape(x.shape[0], -1)
-    x = nn.relu(nn.Dense(120, name="fc1")(x))
-    x = nn.relu(nn.Dense(84, name="fc2")(x))
+    x = nn.relu(nn.Dense(fc1, name="fc1")(x))
+    x = nn.relu(nn.Dense(fc2, name="fc2")(x))
     return nn.Dense(self.num_classes, name="fc3")(x)
 
 

@@ -150,18 +150,21 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
                     target_val: pipeline.Split, patience: int = 3,
                     factor: float = 0.1, min_learning_rate: float = 1e-6,
                     max_epochs_per_stage: int = 100):
-  """Runs a trainer (see `trainers`) through its stages; returns the best state.
+  """Runs a trainer (see `trainers`) through its stages.
 
   Each stage trains until its optimum (target lr below `min_learning_rate`
   or `max_epochs_per_stage`), then the next starts from the stage's best
-  state with fresh Adam. The returned state is the best on target validation
-  accuracy over all stages; `trainer.target(state)` is its pruned model.
+  state with fresh Adam.
+
+  Returns (best, stage): the state best on target validation accuracy over
+  all stages and the stage it came from; `trainer.target(best)` is its
+  pruned model.
   """
   evaluate = make_evaluator(ctx.classifier)
   state = trainer.init_state()
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
-          "done": False, "step": 0}
+          "best_stage": 0, "done": False, "step": 0}
   checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
   restored = checkpoints.restore_latest(saved)
   if restored is not None:
@@ -195,6 +198,7 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
       stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
     if val_accuracy > meta["best_val"]:
       best, meta["best_val"] = _copy(state), val_accuracy
+      meta["best_stage"] = stage
     meta["epoch"], meta["step"] = epoch + 1, meta["step"] + 1
     record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
               "learning_rate": float(trainer.plateau(state).learning_rate),
@@ -209,4 +213,4 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
     ctx.end_epoch(record)
   bar.close()
   checkpoints.close()
-  return best
+  return best, meta["best_stage"]

@@ -1,5 +1,6 @@
 """train_and_evaluate: pretrain -> fine-tune -> Co-Prune -> evaluate, per seed."""
 
+import dataclasses
 import json
 import os
 from typing import Optional
@@ -8,10 +9,10 @@ import ml_collections
 
 import coprune_jax as cj
 from coprune_jax import models
-from coprune_jax import tree_paths
+from coprune_jax.train import methods
 from coprune_jax.train import phases
+from coprune_jax.train import protocol
 from coprune_jax.train import report as report_lib
-from coprune_jax.train import trainers
 from coprune_jax.train.config_files import ConfigError, to_json
 from coprune_jax.train.experiment_data import build_data, ExperimentData
 from coprune_jax.train.metrics_log import MetricsLog
@@ -48,6 +49,8 @@ class Experiment:
           params, keep_ratio_rules(config.prune))
       self.schedule = alpha_schedule_of(config.prune)
       cj.masks.resolve_fusion(config.prune.fusion)
+      self.baselines = ml_collections.ConfigDict(protocol.baseline_config(
+          **dict(config.get("baselines", {}))))
     except (ValueError, KeyError, TypeError) as e:
       raise ConfigError(str(e)) from e
 
@@ -56,8 +59,13 @@ class Experiment:
     return self.classifier.init(seed, self.data.input_shape)
 
 
-def prepare_workdir(workdir: str, config, resume: bool) -> None:
-  """Checks the run directory; writes the resolved config of a new run."""
+def prepare_workdir(workdir: str, config, resume: bool,
+                    ignore: tuple[str, ...] = ()) -> None:
+  """Checks the run directory; writes the resolved config of a new run.
+
+  On resume the config must equal the saved one, except for the top-level
+  entries in `ignore` (and where the data lives).
+  """
   config_path = os.path.join(workdir, "config.json")
   current = json.loads(to_json(config))
   if os.path.exists(config_path):
@@ -66,7 +74,7 @@ def prepare_workdir(workdir: str, config, resume: bool) -> None:
                         f"continue it or choose another --workdir")
     with open(config_path) as f:
       saved = json.load(f)
-    for key in _NOT_COMPARED_ON_RESUME:
+    for key in _NOT_COMPARED_ON_RESUME + tuple(ignore):
       saved.pop(key, None)
       current.pop(key, None)
     if saved != current:
@@ -82,12 +90,50 @@ def prepare_workdir(workdir: str, config, resume: bool) -> None:
     f.write(to_json(config))
 
 
-def _pruned_model_facts(params, masks) -> dict:
-  sizes = {n: w.size for n, w in tree_paths.named_leaves(params)}
-  kept = cj.kept_counts(masks)
-  return {"kept_per_layer": kept,
-          "kept_total": sum(kept.values()),
-          "prunable_total": sum(sizes[n] for n in kept)}
+def method_start(experiment: Experiment, seed: int, source_weights,
+                 target_weights, keep_ratios=None) -> methods.Start:
+  config = experiment.config
+  return methods.Start(
+      experiment.classifier, config.model, experiment.data,
+      experiment.keep_ratios if keep_ratios is None else keep_ratios,
+      experiment.schedule, config.prune, experiment.baselines,
+      source_weights, target_weights, seed)
+
+
+def prune_and_evaluate(method: str, start: methods.Start,
+                       ctx: phases.PhaseContext, phase: str) -> dict:
+  """Trains `method` from `start` as phase `phase`; its validation-selected
+  model's accuracies and kept counts."""
+  prune, data = start.prune, start.data
+  trainer, classifier = methods.build_trainer(method, start)
+  best, best_stage = phases.staged_training(
+      phase, dataclasses.replace(ctx, classifier=classifier), trainer,
+      data.target_val, prune.patience, prune.factor, prune.min_learning_rate,
+      prune.max_epochs_per_stage)
+  weights, masks = trainer.target(best)
+  evaluate = phases.make_evaluator(classifier)
+  return {"on_target_val": evaluate(weights, data.target_val, masks),
+          "on_target_test": evaluate(weights, data.target_test, masks),
+          "selected_stage": best_stage,
+          "model": methods.pruned_model_facts(method, start, weights[0],
+                                              masks)}
+
+
+def pretrain(experiment: Experiment, ctx: phases.PhaseContext) -> tuple:
+  """The source model best on source validation data."""
+  data, pre = experiment.data, experiment.config.pretrain
+  return phases.train_dense(
+      "pretrain", ctx, experiment.init_weights(ctx.seed), data.source_train,
+      data.source_val, pre.epochs, pre.batch_size, pre.learning_rate)
+
+
+def finetune(experiment: Experiment, ctx: phases.PhaseContext,
+             source_weights: tuple) -> tuple:
+  """The source model fine-tuned on the target, best on target validation."""
+  data, fine = experiment.data, experiment.config.finetune
+  return phases.train_dense(
+      "finetune", ctx, source_weights, data.target_train, data.target_val,
+      fine.epochs, fine.batch_size, fine.learning_rate)
 
 
 def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
@@ -99,16 +145,10 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
                             progress, on_epoch_end,
                             config.checkpoint_every_seconds)
   evaluate = phases.make_evaluator(experiment.classifier)
-  pre = config.pretrain
-  source_weights = phases.train_dense(
-      "pretrain", ctx, experiment.init_weights(seed), data.source_train,
-      data.source_val, pre.epochs, pre.batch_size, pre.learning_rate)
+  source_weights = pretrain(experiment, ctx)
   if until == "pretrain":
     return None
-  fine = config.finetune
-  target_weights = phases.train_dense(
-      "finetune", ctx, source_weights, data.target_train, data.target_val,
-      fine.epochs, fine.batch_size, fine.learning_rate)
+  target_weights = finetune(experiment, ctx, source_weights)
   results = {
       "source_on_source_test": evaluate(source_weights, data.source_test),
       "source_on_target_test": evaluate(source_weights, data.target_test),
@@ -117,26 +157,12 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
   }
   if until == "finetune":
     return results
-  prune = config.prune
-  methods = {"coprune": experiment.schedule}
-  if prune.compare_alpha_zero:  # the target pruned alone, same budget
-    methods["alpha0"] = cj.alpha_schedule([0.0] * experiment.schedule.num_stages)
-  for method, schedule in methods.items():
-    trainer = trainers.CoPruneTrainer(
-        experiment.classifier.train_apply, experiment.keep_ratios, schedule,
-        source_weights, target_weights, data.source_train, data.target_train,
-        min(prune.batch_size, len(data.target_train)), prune.learning_rate,
-        prune.fusion, prune.scope)
-    best = phases.staged_training(
-        method, ctx, trainer, data.target_val, prune.patience, prune.factor,
-        prune.min_learning_rate, prune.max_epochs_per_stage)
-    pruned, masks = trainer.target(best)
-    results[f"{method}_on_target_val"] = evaluate(pruned, data.target_val,
-                                                  masks)
-    results[f"{method}_on_target_test"] = evaluate(pruned, data.target_test,
-                                                   masks)
-    results[f"{method}_selected_stage"] = int(best.stage)
-    results[f"{method}_model"] = _pruned_model_facts(pruned[0], masks)
+  compared = ["coprune"] + (["alpha0"] if config.prune.compare_alpha_zero
+                            else [])
+  start = method_start(experiment, seed, source_weights, target_weights)
+  for method in compared:
+    outcome = prune_and_evaluate(method, start, ctx, method)
+    results.update({f"{method}_{k}": v for k, v in outcome.items()})
   return results
 
 

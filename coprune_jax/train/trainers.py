@@ -16,6 +16,7 @@ import numpy as np
 
 import coprune_jax as cj
 from coprune_jax import masked_training
+from coprune_jax import masked_update
 from coprune_jax import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 
@@ -99,10 +100,12 @@ class CoPruneTrainer:
 
 @dataclasses.dataclass
 class MaskedTrainer:
-  """The target alone, with fixed masks or a mask update in every step.
+  """One model on the target, with fixed masks or a mask update in every step.
 
   LWC, OBD, L-OBS and one-time Co-Prune: fixed masks, no straight-through
-  gradient. DNS: `mask_update` with straight-through gradient.
+  gradient. DNS: `mask_update` with straight-through gradient. DDC-DNS:
+  also `source_train` and an `objective` of (source, target) batch pairs.
+  Distillation: no masks and a distillation `objective`.
   """
   train_apply: Callable
   initial_weights: tuple  # (params, model_state), e.g. L-OBS-compensated
@@ -114,12 +117,14 @@ class MaskedTrainer:
   straight_through_gradient: bool = False
   mask_update: Optional[masked_training.MaskUpdate] = None
   seed: int = 0
+  objective: Optional[masked_update.Objective] = None
+  source_train: Optional[pipeline.Split] = None  # batches paired with target's
 
   def __post_init__(self):
     self.step = masked_training.make_masked_step(
         self.train_apply, has_model_state=True,
         straight_through_gradient=self.straight_through_gradient,
-        mask_update=self.mask_update, seed=self.seed)
+        mask_update=self.mask_update, seed=self.seed, objective=self.objective)
 
   def init_state(self) -> masked_training.MaskedState:
     return masked_training.init_masked_state(
@@ -127,12 +132,17 @@ class MaskedTrainer:
         self.initial_weights[1])
 
   def train_epoch(self, state, rng):
-    sums, steps = {}, 0
+    steps = len(self.target_train) // self.batch_size
+    if self.source_train is not None:
+      source_batches = pipeline.random_batches(self.source_train,
+                                               self.batch_size, steps, rng)
+    sums = {}
     for batch in pipeline.batches(self.target_train, self.batch_size, rng,
                                   True):
+      if self.source_train is not None:
+        batch = (next(source_batches), batch)
       state, metrics = self.step(state, batch)
       sums = _add(sums, {f"target_{k}": v for k, v in metrics.items()})
-      steps += 1
     return state, {k: float(v) / steps for k, v in sums.items()}
 
   def end_epoch(self, state, means, patience, factor):

@@ -1,0 +1,228 @@
+"""Every method of the paper's tables as a trainer from one common start.
+
+All methods start from the same fine-tuned target model (the distillation
+student cannot: it has another shape, so it starts from scratch), use the
+same per-layer keep ratios, the same data and batch size, and the same stage
+structure: as many stages as Co-Prune's alpha list, each trained to its
+optimum under the plateau rule, the next from the best state with fresh
+Adam. `phases.staged_training` runs them all.
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+import coprune_jax as cj
+from coprune_jax import models
+from coprune_jax import tree_paths
+from coprune_jax.baselines import ddc
+from coprune_jax.baselines import distillation
+from coprune_jax.baselines import dns
+from coprune_jax.baselines import one_shot
+from coprune_jax.data import input_pipeline as pipeline
+from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import trainers
+from coprune_jax.train.experiment_data import ExperimentData
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+  """What every method starts from, for one seed and one keep-ratio setting."""
+  classifier: Classifier
+  model_config: Any  # {name, kwargs}: to build the distillation student
+  data: ExperimentData
+  keep_ratios: PyTree
+  schedule: cj.AlphaSchedule  # Co-Prune's; fixes every method's stage count
+  prune: Any  # the config's prune section
+  baselines: Any  # the config's baselines section
+  source_weights: tuple  # (params, model_state)
+  target_weights: tuple
+  seed: int
+
+  @property
+  def batch_size(self) -> int:
+    return min(self.prune.batch_size, len(self.data.target_train))
+
+
+def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
+             fusion_of: Callable[[Start], str] = lambda s: s.prune.fusion):
+  def build(start: Start):
+    return trainers.CoPruneTrainer(
+        start.classifier.train_apply, start.keep_ratios, schedule_of(start),
+        start.source_weights, start.target_weights, start.data.source_train,
+        start.data.target_train, start.batch_size, start.prune.learning_rate,
+        fusion_of(start), start.prune.scope), start.classifier
+  return build
+
+
+def _constant_alpha(alpha: float):
+  return lambda s: cj.alpha_schedule([alpha] * s.schedule.num_stages)
+
+
+def _masked(start: Start, masks: PyTree, weights=None, **kwargs):
+  return trainers.MaskedTrainer(
+      start.classifier.train_apply, weights or start.target_weights, masks,
+      start.data.target_train, start.batch_size, start.schedule.num_stages,
+      start.prune.learning_rate, seed=start.seed, **kwargs)
+
+
+def _target_batches(start: Start):
+  """The labelled target images once, unaugmented, as the one-shot
+  criteria see them."""
+  return pipeline.batches(start.data.target_train, start.batch_size, None,
+                          False)
+
+
+def _lwc(start: Start):
+  masks = cj.magnitude_masks(start.target_weights[0], start.keep_ratios)
+  return _masked(start, masks), start.classifier
+
+
+def _one_time_coprune(start: Start):
+  _, masks = cj.cooperative_masks(
+      start.source_weights[0], start.target_weights[0], start.schedule(0),
+      start.keep_ratios, start.prune.fusion, start.prune.scope)
+  return _masked(start, masks), start.classifier
+
+
+def _obd(start: Start):
+  params, model_state = start.target_weights
+
+  def loss_fn(p, batch):
+    logits, _ = start.classifier.train_apply(p, model_state, batch[0])
+    return cj.cross_entropy_loss(logits, batch[1])
+
+  masks = one_shot.obd_masks(loss_fn, params, _target_batches(start),
+                             start.keep_ratios, jax.random.key(start.seed),
+                             start.baselines.obd_probes)
+  return _masked(start, masks), start.classifier
+
+
+def _lobs(start: Start):
+  params, model_state = start.target_weights
+  if model_state:
+    raise ValueError("L-OBS here supports models without normalisation "
+                     "state (CIFAR-Net, LeNet-5, MLP)")
+  new_params, masks = one_shot.lobs_prune_model(
+      start.classifier.module, params,
+      (x for x, _ in _target_batches(start)), start.keep_ratios,
+      start.baselines.lobs_damping)
+  return _masked(start, masks, (new_params, model_state)), start.classifier
+
+
+def _dns_update(start: Start):
+  b = start.baselines
+
+  def update(params, masks, step, key):
+    return dns.dns_masks(params, masks, start.keep_ratios, key, step,
+                         b.dns_hysteresis, b.dns_gamma, b.dns_power)
+  return update
+
+
+def _dns(start: Start):
+  # Starts from the magnitude masks (exact counts); hysteresis then lets the
+  # kept count drift a little around the keep ratio: the report gives the
+  # true kept ratio.
+  masks = cj.magnitude_masks(start.target_weights[0], start.keep_ratios)
+  return _masked(start, masks, straight_through_gradient=True,
+                 mask_update=_dns_update(start)), start.classifier
+
+
+def _ddc_dns(start: Start):
+  trainer, classifier = _dns(start)
+  objective = ddc.ddc_objective(start.classifier.train_apply,
+                                start.baselines.ddc_mmd_weight)
+  return dataclasses.replace(trainer, objective=objective,
+                             source_train=start.data.source_train), classifier
+
+
+def student_classifier(start: Start) -> Classifier:
+  """The slim network with about `distillation_fraction` of the parameters."""
+  name, kwargs = start.model_config.name, dict(start.model_config.kwargs)
+  num_classes = len(start.data.label_names)
+  full = models.make_model(name, num_classes, **kwargs)
+  if not hasattr(full, "widths"):
+    raise ValueError(f"model {name!r} has no `widths`; distillation needs one")
+  count = lambda widths: parameter_count(
+      models.make_model(name, num_classes, **{**kwargs, "widths": widths}),
+      start.data.input_shape)
+  widths = distillation.slim_widths(count, full.widths,
+                                    start.baselines.distillation_fraction,
+                                    max_offset=1)
+  return Classifier(models.make_model(name, num_classes,
+                                      **{**kwargs, "widths": widths}))
+
+
+def parameter_count(module, input_shape) -> int:
+  shapes = jax.eval_shape(lambda: Classifier(module).init(0, input_shape))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+
+
+def _distillation(start: Start):
+  b = start.baselines
+  student = student_classifier(start)
+  teacher_params, teacher_state = start.target_weights
+  teacher = lambda x: start.classifier.eval_apply(teacher_params,
+                                                  teacher_state, x)
+  weights = student.init(start.seed, start.data.input_shape)
+  no_masks = jax.tree.map(lambda _: None, weights[0])
+  objective = distillation.distillation_objective(
+      student.train_apply, teacher, b.distillation_temperature,
+      b.distillation_soft_weight)
+  return _masked(start, no_masks, weights, objective=objective), student
+
+
+# name -> build(start) -> (trainer, classifier of the trained model)
+METHODS = {
+    "coprune": _coprune(lambda s: s.schedule),
+    "coprune_eq7": _coprune(lambda s: cj.alpha_schedule(
+        alpha_0=0.7, alpha_min=0.3, beta=3)),
+    "coprune_magnitude": _coprune(lambda s: s.schedule,
+                                  lambda s: "magnitude"),
+    "alpha0": _coprune(_constant_alpha(0.0)),
+    "alpha1": _coprune(_constant_alpha(1.0)),
+    "one_time_coprune": _one_time_coprune,
+    "lwc": _lwc,
+    "obd": _obd,
+    "lobs": _lobs,
+    "dns": _dns,
+    "ddc_dns": _ddc_dns,
+    "distillation": _distillation,
+}
+
+# Methods whose model does not depend on the keep ratios (one cell per seed).
+KEEP_RATIO_FREE = ("distillation",)
+
+LABELS = {
+    "coprune": "Co-Prune", "coprune_eq7": "Co-Prune, Eq. 7 (beta = 3)",
+    "coprune_magnitude": "Co-Prune, magnitude fusion",
+    "alpha0": "alpha = 0 (target alone)", "alpha1": "alpha = 1",
+    "one_time_coprune": "one-time Co-Prune", "lwc": "LWC", "obd": "OBD",
+    "lobs": "L-OBS", "dns": "DNS", "ddc_dns": "DDC-DNS",
+    "distillation": "distillation (slim net)",
+}
+
+
+def build_trainer(method: str, start: Start):
+  """(trainer, classifier) of `method`; raises ValueError for unknown names."""
+  if method not in METHODS:
+    raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
+  return METHODS[method](start)
+
+
+def pruned_model_facts(method: str, start: Start, trained_params,
+                       masks) -> dict:
+  """Kept weights per pruned layer and overall; for the distillation
+  student, its parameter count against the full network's."""
+  if method == "distillation":
+    kept = sum(x.size for x in jax.tree.leaves(trained_params))
+    full = sum(x.size for x in jax.tree.leaves(start.target_weights[0]))
+    return {"kept_per_layer": {}, "kept_total": kept, "prunable_total": full}
+  sizes = {n: w.size for n, w in tree_paths.named_leaves(trained_params)}
+  kept = cj.kept_counts(masks)
+  return {"kept_per_layer": kept, "kept_total": sum(kept.values()),
+          "prunable_total": sum(sizes[n] for n in kept)}

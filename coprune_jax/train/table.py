@@ -1,0 +1,115 @@
+"""A results table: methods x keep-ratio settings x seeds, cell by cell.
+
+Per seed the source model and its target fine-tune are trained once (their
+checkpoints make them free on resume); every method then starts from them.
+A finished cell writes `cells/<setting>/<method>/seed_<s>.json` and is never
+redone; an interrupted one resumes from its own checkpoints.
+"""
+
+import json
+import os
+from typing import Optional
+
+import ml_collections
+
+import coprune_jax as cj
+from coprune_jax.train import methods
+from coprune_jax.train import phases
+from coprune_jax.train import run
+from coprune_jax.train import table_report
+from coprune_jax.train.config_files import ConfigError
+from coprune_jax.train.metrics_log import MetricsLog
+
+
+def check_table_config(config: ml_collections.ConfigDict) -> None:
+  table = config.get("table")
+  if table is None:
+    raise ConfigError("the config has no `table` section (name, methods, "
+                      "keep_settings)")
+  unknown = sorted(set(table.methods) - set(methods.METHODS))
+  if unknown:
+    raise ConfigError(f"unknown methods {unknown}; known: "
+                      f"{sorted(methods.METHODS)}")
+  names = [name for name, _ in table.keep_settings]
+  if len(set(names)) != len(names) or not names:
+    raise ConfigError(f"keep_settings need distinct names, got {names}")
+  if table_report.KEEP_RATIO_FREE_SETTING in names:
+    raise ConfigError(f"keep setting name "
+                      f"{table_report.KEEP_RATIO_FREE_SETTING!r} is reserved")
+  for name in names:
+    if not name.replace(".", "").replace("_", "").isalnum():
+      raise ConfigError(f"keep setting name {name!r}: use letters, digits, "
+                        f"'.' and '_' (it names a folder)")
+
+
+def _cell_path(workdir: str, setting: str, method: str, seed: int) -> str:
+  return os.path.join(workdir, "cells", setting, method, f"seed_{seed}.json")
+
+
+def _read_cell(path: str, rules) -> Optional[dict]:
+  if not os.path.isfile(path):
+    return None
+  with open(path) as f:
+    cell = json.load(f)
+  if [list(r) for r in cell["keep_ratio_rules"]] != [list(r) for r in rules]:
+    raise ConfigError(f"{path} was computed with keep ratios "
+                      f"{cell['keep_ratio_rules']}, the config now says "
+                      f"{rules}; use another --workdir")
+  return cell
+
+
+def _write_atomically(path: str, payload: dict) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(payload, f, indent=1, sort_keys=True)
+  os.replace(path + ".tmp", path)
+
+
+def run_table(config: ml_collections.ConfigDict, workdir: str,
+              results_dir: str, resume: bool = False, progress: bool = True,
+              on_epoch_end=None) -> list[dict]:
+  """Runs every missing cell, then writes the table; returns all cells."""
+  check_table_config(config)
+  experiment = run.Experiment(config)
+  # Methods and settings may grow between resumed runs: cells are keyed by
+  # name and check their own keep ratios.
+  run.prepare_workdir(workdir, config, resume, ignore=("table",))
+  table = config.table
+  cells = []
+  for seed in config.seeds:
+    ctx = phases.PhaseContext(
+        experiment.classifier, seed, os.path.join(workdir, f"seed_{seed}"),
+        MetricsLog(os.path.join(workdir, "metrics.jsonl")), progress,
+        on_epoch_end, config.checkpoint_every_seconds)
+    weights = []  # [source, target], trained on the first missing cell
+
+    def run_cell(setting, method, rules, keep_ratios):
+      path = _cell_path(workdir, setting, method, seed)
+      cell = _read_cell(path, rules)
+      if cell is None:
+        if not weights:
+          weights.append(run.pretrain(experiment, ctx))
+          weights.append(run.finetune(experiment, ctx, weights[0]))
+        start = run.method_start(experiment, seed, *weights, keep_ratios)
+        outcome = run.prune_and_evaluate(method, start, ctx,
+                                         f"{setting}/{method}")
+        cell = {"setting": setting, "method": method, "seed": seed,
+                "keep_ratio_rules": [list(r) for r in rules], **outcome}
+        _write_atomically(path, cell)
+      cells.append(cell)
+
+    for setting, rules in table.keep_settings:
+      try:
+        keep_ratios = cj.keep_ratio_tree(experiment.init_weights(0)[0],
+                                         [tuple(r) for r in rules])
+      except ValueError as e:
+        raise ConfigError(f"keep setting {setting!r}: {e}") from e
+      for method in table.methods:
+        if method not in methods.KEEP_RATIO_FREE:
+          run_cell(setting, method, rules, keep_ratios)
+    for method in methods.KEEP_RATIO_FREE:
+      if method in table.methods:  # one cell per seed, whatever the setting
+        run_cell(table_report.KEEP_RATIO_FREE_SETTING, method, [],
+                 experiment.keep_ratios)
+  table_report.write_table(cells, config, results_dir)
+  return cells

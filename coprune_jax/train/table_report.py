@@ -1,0 +1,132 @@
+"""Writes a results table: <name>.md, <name>.csv, <name>_seeds.csv, <name>.png."""
+
+import csv
+import datetime
+import os
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+from coprune_jax.train import methods
+from coprune_jax.train import report as report_lib
+
+# The setting name of the cells of `methods.KEEP_RATIO_FREE` methods.
+KEEP_RATIO_FREE_SETTING = "any"
+
+
+def _kept_ratio(cell: dict) -> float:
+  model = cell["model"]
+  return model["kept_total"] / model["prunable_total"]
+
+
+def summarise(cells: list[dict], method_order, setting_order) -> list[dict]:
+  """One row per (setting, method): mean and std over seeds."""
+  rows = []
+  for setting in setting_order:
+    for method in method_order:
+      group = [c for c in cells if c["setting"] == setting
+               and c["method"] == method]
+      if not group:
+        continue
+      test = np.array([c["on_target_test"] for c in group])
+      val = np.array([c["on_target_val"] for c in group])
+      kept = np.array([_kept_ratio(c) for c in group])
+      std = lambda a: float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
+      rows.append({
+          "setting": setting, "method": method, "seeds": len(group),
+          "test_accuracy_mean": float(test.mean()),
+          "test_accuracy_std": std(test),
+          "val_accuracy_mean": float(val.mean()),
+          "kept_ratio_mean": float(kept.mean()),
+          "kept_ratio_min": float(kept.min()),
+          "kept_ratio_max": float(kept.max())})
+  return rows
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _markdown(rows, config, settings, method_order) -> str:
+  machine = report_lib.machine()
+  lines = [
+      f"# {config.table.name}",
+      "",
+      f"Target test accuracy (%) of the model selected on target validation "
+      f"data, mean +- std over seeds (n), and the true kept fraction of the "
+      f"prunable weights (for distillation: the slim network's parameters "
+      f"over the full network's). Config `{config.get('config_file')}`; "
+      f"written {datetime.date.today().isoformat()} on "
+      f"{machine['backend']} ({machine['device']}, "
+      f"{machine['cpu_count']} CPUs), JAX {machine['jax']}.",
+      "",
+      "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
+      "|---|" + "---|" * len(settings),
+  ]
+  by_key = {(r["setting"], r["method"]): r for r in rows}
+  free = [r for r in rows if r["setting"] == KEEP_RATIO_FREE_SETTING]
+  for method in method_order:
+    if method in methods.KEEP_RATIO_FREE:
+      continue
+    entries = []
+    for setting in settings:
+      r = by_key.get((setting, method))
+      entries.append("" if r is None else
+                     f"{100 * r['test_accuracy_mean']:.2f} +- "
+                     f"{100 * r['test_accuracy_std']:.2f} ({r['seeds']}); "
+                     f"{100 * r['kept_ratio_mean']:.3f}%")
+    lines.append(f"| {methods.LABELS[method]} | " + " | ".join(entries) + " |")
+  for r in free:  # one model whatever the keep setting
+    lines += ["", f"{methods.LABELS[r['method']]}: "
+              f"{100 * r['test_accuracy_mean']:.2f} +- "
+              f"{100 * r['test_accuracy_std']:.2f} ({r['seeds']}) with "
+              f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
+  return "\n".join(lines) + "\n"
+
+
+def _plot(path: str, rows, method_order) -> None:
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for method in method_order:
+    mine = sorted((r for r in rows if r["method"] == method),
+                  key=lambda r: r["kept_ratio_mean"])
+    if not mine:
+      continue
+    ax.errorbar([100 * r["kept_ratio_mean"] for r in mine],
+                [100 * r["test_accuracy_mean"] for r in mine],
+                yerr=[100 * r["test_accuracy_std"] for r in mine],
+                marker="o", capsize=3, label=methods.LABELS[method])
+  ax.set_xscale("log")
+  ax.set_xlabel("kept fraction of prunable weights (%)")
+  ax.set_ylabel("target test accuracy (%)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, loc="best")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
+  """Writes the table's files into `results_dir`; returns the summary rows."""
+  if not cells:
+    return []
+  settings = [name for name, _ in config.table.keep_settings]
+  method_order = list(config.table.methods)
+  rows = summarise(cells, method_order, settings + [KEEP_RATIO_FREE_SETTING])
+  os.makedirs(results_dir, exist_ok=True)
+  base = os.path.join(results_dir, config.table.name)
+  _write_csv(base + ".csv", rows)
+  _write_csv(base + "_seeds.csv", [
+      {"setting": c["setting"], "method": c["method"], "seed": c["seed"],
+       "test_accuracy": c["on_target_test"], "val_accuracy": c["on_target_val"],
+       "selected_stage": c["selected_stage"],
+       "kept": c["model"]["kept_total"],
+       "prunable": c["model"]["prunable_total"]} for c in cells])
+  with open(base + ".md", "w") as f:
+    f.write(_markdown(rows, config, settings, method_order))
+  _plot(base + ".png", rows, method_order)
+  return rows

@@ -1,0 +1,25 @@
+"""Issue 4's table on the offline default (printed -> handwritten digits).
+
+LeNet-5, every method at 5% and 1% kept (conv1 keeps 30% in both), 3 seeds.
+`run_table.py --quick` runs this table with small budgets as a smoke test.
+
+  python experiments/run_table.py experiments/configs/table_offline.py \\
+      --workdir runs/table_offline
+"""
+
+import os
+
+from coprune_jax.train import config_files
+from coprune_jax.train import protocol
+
+
+def get_config():
+  c = config_files.load_config(
+      os.path.join(os.path.dirname(__file__), "offline_default.py"))
+  c.baselines = protocol.baseline_config()
+  c.table = dict(
+      name="offline",
+      methods=protocol.ALL_METHODS,
+      keep_settings=[("5", [("conv1/kernel", 0.3), (".*", 0.05)]),
+                     ("1", [("conv1/kernel", 0.3), (".*", 0.01)])])
+  return c

@@ -1,0 +1,101 @@
+import csv
+import json
+
+import pytest
+
+from coprune_jax.train import config_files
+from coprune_jax.train import methods
+from coprune_jax.train import protocol
+from coprune_jax.train import table
+from tests.test_pipeline import tiny_config
+
+SETTING = ("20", [("conv1/kernel", 0.5), (".*", 0.2)])
+
+
+def tiny_table(*methods_run, settings=(SETTING,)):
+  config = tiny_config("model.name=lenet5", "model.kwargs={}",
+                       "input.image_size=12", "source.image_size=12",
+                       "prune.alphas=(0.7,)", "prune.max_epochs_per_stage=2")
+  config.baselines = protocol.baseline_config(obd_probes=4)
+  config.table = dict(name="tiny", methods=tuple(methods_run),
+                      keep_settings=list(settings))
+  return config
+
+
+def phases_seen():
+  seen = set()
+  return seen, lambda record: seen.add(record["phase"])
+
+
+def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
+  config = tiny_table(*protocol.ALL_METHODS)
+  cells = table.run_table(config, str(tmp_path / "run"),
+                          str(tmp_path / "results"), progress=False)
+  by_method = {c["method"]: c for c in cells}
+  assert set(by_method) == set(protocol.ALL_METHODS)
+  exact = by_method["lwc"]["model"]["kept_total"]
+  for method, cell in by_method.items():
+    assert 0.0 <= cell["on_target_test"] <= 1.0
+    kept, total = cell["model"]["kept_total"], cell["model"]["prunable_total"]
+    if method == "distillation":  # the slim student's parameter count
+      assert cell["setting"] == "any"
+      assert abs(kept / total - 0.104) < 0.02, kept / total
+    elif method in ("dns", "ddc_dns"):  # hysteresis: near, not exact
+      assert abs(kept - exact) <= 0.2 * exact
+    else:
+      assert kept == exact, method
+  with open(tmp_path / "results" / "tiny.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert {r["method"] for r in rows} == set(protocol.ALL_METHODS)
+  markdown = (tmp_path / "results" / "tiny.md").read_text()
+  assert "| L-OBS |" in markdown and "distillation (slim net):" in markdown
+  assert (tmp_path / "results" / "tiny.png").stat().st_size > 1000
+
+
+def test_resumed_table_only_runs_missing_cells(tmp_path):
+  workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
+  table.run_table(tiny_table("lwc"), workdir, results, progress=False)
+  cell_file = tmp_path / "run" / "cells" / "20" / "lwc" / "seed_0.json"
+  first = json.loads(cell_file.read_text())
+  seen, hook = phases_seen()
+  cells = table.run_table(tiny_table("lwc", "alpha0"), workdir, results,
+                          resume=True, progress=False, on_epoch_end=hook)
+  assert seen == {"20/alpha0"}  # no pretraining, fine-tuning or LWC again
+  assert json.loads(cell_file.read_text()) == first
+  assert [c["method"] for c in cells] == ["lwc", "alpha0"]
+
+
+def test_changed_keep_ratios_under_an_old_name_are_refused(tmp_path):
+  workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
+  table.run_table(tiny_table("lwc"), workdir, results, progress=False)
+  changed = ("20", [(".*", 0.3)])
+  with pytest.raises(config_files.ConfigError, match="keep ratios"):
+    table.run_table(tiny_table("lwc", settings=(changed,)), workdir, results,
+                    resume=True, progress=False)
+
+
+@pytest.mark.parametrize("methods_run, settings, message", [
+    (("lwc", "magic"), (SETTING,), "unknown methods"),
+    (("lwc",), (SETTING, SETTING), "distinct"),
+    (("lwc",), (("any", SETTING[1]),), "reserved"),
+    (("lwc",), (("a/b", SETTING[1]),), "folder"),
+])
+def test_bad_table_configs_are_refused(tmp_path, methods_run, settings,
+                                       message):
+  with pytest.raises(config_files.ConfigError, match=message):
+    table.run_table(tiny_table(*methods_run, settings=settings),
+                    str(tmp_path / "run"), str(tmp_path / "results"),
+                    progress=False)
+  assert not (tmp_path / "run").exists()
+
+
+def test_method_labels_cover_every_method():
+  assert set(methods.LABELS) == set(methods.METHODS)
+
+
+def test_entry_point_needs_a_config_or_quick(tmp_path, capsys):
+  from experiments import run_table
+  assert run_table.main(["--workdir", str(tmp_path / "w")]) == 2
+  assert "give a table config or --quick" in capsys.readouterr().err
+  assert run_table.main(["missing.py", "--workdir", str(tmp_path / "w")]) == 2
+  assert not (tmp_path / "w").exists()
