@@ -8,7 +8,6 @@ domains' penultimate features (the input of the last Dense layer).
 from typing import Callable
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from coprune_jax import cooperative

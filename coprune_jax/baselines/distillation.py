@@ -30,10 +30,9 @@ def slim_widths(count_parameters: Callable[[Sequence[int]], int],
                 max_offset: int = 3) -> tuple[int, ...]:
   """Layer widths whose parameter count is nearest `fraction` of the full net.
 
-  Searches a grid of widths around the uniformly scaled ones (each within
-  `max_offset` of its uniform width; the grid has (2 max_offset + 1)^layers
-  points), so the count can land within a small
-  tolerance of the target even where one uniform scale overshoots.
+  Searches the widths within `max_offset` of the uniformly scaled ones
+  ((2 max_offset + 1)^layers candidates), so the count lands near the target
+  even where one uniform scale overshoots.
   """
   full = count_parameters(full_widths)
   target = fraction * full

@@ -11,7 +11,6 @@ from typing import Any, Callable, Iterable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from coprune_jax import masks as masks_lib
 from coprune_jax import tree_paths

@@ -13,8 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coprune_jax.data.domain import Domain
-
 
 def resize_images(images: np.ndarray, size: int, channels: int) -> np.ndarray:
   """uint8 NHWC -> uint8 (N, size, size, channels), bilinear, grey <-> RGB."""

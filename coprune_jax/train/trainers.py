@@ -10,9 +10,7 @@ target validation data, checkpoints and resumption.
 import dataclasses
 from typing import Any, Callable, Optional
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 import coprune_jax as cj
 from coprune_jax import masked_training
