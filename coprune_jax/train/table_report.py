@@ -91,7 +91,10 @@ def _markdown(rows, config, settings, method_order) -> str:
 
 def _plot(path: str, rows, method_order) -> None:
   fig, ax = plt.subplots(figsize=(7, 4.5))
-  for method in method_order:
+  # 12 methods: more than the default 10 colours, so colour and marker vary.
+  colours = plt.cm.tab20(np.linspace(0, 1, 20))
+  markers = "osD^v<>PXh*p"
+  for i, method in enumerate(method_order):
     mine = sorted((r for r in rows if r["method"] == method),
                   key=lambda r: r["kept_ratio_mean"])
     if not mine:
@@ -99,7 +102,8 @@ def _plot(path: str, rows, method_order) -> None:
     ax.errorbar([100 * r["kept_ratio_mean"] for r in mine],
                 [100 * r["test_accuracy_mean"] for r in mine],
                 yerr=[100 * r["test_accuracy_std"] for r in mine],
-                marker="o", capsize=3, label=methods.LABELS[method])
+                marker=markers[i % len(markers)], color=colours[i % 20],
+                capsize=3, label=methods.LABELS[method])
   ax.set_xscale("log")
   ax.set_xlabel("kept fraction of prunable weights (%)")
   ax.set_ylabel("target test accuracy (%)")
