@@ -57,3 +57,29 @@ def test_hutchinson_estimate_converges_to_the_exact_diagonal():
     flat = jax.flatten_util.ravel_pytree(estimate)[0]
     errors.append(float(jnp.linalg.norm(flat - exact) / jnp.linalg.norm(exact)))
   assert errors[1] < 0.15 and errors[1] < errors[0] / 3, errors
+
+
+def test_gauss_newton_diagonal_is_the_hessian_diagonal_of_softmax_regression():
+  keys = jax.random.split(jax.random.key(3), 3)
+  x = jax.random.normal(keys[0], (24, 5))
+  y = jax.random.randint(keys[1], (24,), 0, 3)
+  params = {"w": jax.random.normal(keys[2], (5, 3)), "b": jnp.zeros(3)}
+  logits = lambda p, inputs: inputs @ p["w"] + p["b"]
+  loss = lambda p: cj.cross_entropy_loss(logits(p, x), y)
+  gauss_newton = obd.gauss_newton_diagonal(logits, params, x, chunk=5)
+  exact = obd.exact_hessian_diagonal(loss, params)
+  for name in params:  # logits linear in params: the two coincide
+    np.testing.assert_allclose(gauss_newton[name], exact[name], rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_gauss_newton_diagonal_is_never_negative_on_a_nonlinear_model():
+  loss, params = small_model_loss()
+  keys = jax.random.split(jax.random.key(0), 4)
+  x = jax.random.normal(keys[0], (32, 5))  # the inputs of small_model_loss
+  logits = lambda p, inputs: jnp.tanh(inputs @ p["w1"]) @ p["w2"]
+  diag = obd.gauss_newton_diagonal(logits, params, x)
+  assert all(bool((d >= 0).all()) for d in jax.tree.leaves(diag))
+  exact = obd.exact_hessian_diagonal(loss, params)
+  # w2 enters the logits linearly: there the diagonals agree exactly.
+  np.testing.assert_allclose(diag["w2"], exact["w2"], rtol=1e-4, atol=1e-6)

@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import coprune_jax as cj
 from coprune_jax import tree_paths
@@ -40,14 +41,22 @@ def test_lobs_model_pruning_keeps_exact_counts_and_zeros_pruned():
   np.testing.assert_array_equal(new_params["fc1"]["bias"], params["fc1"]["bias"])
 
 
-def test_obd_masks_exact_counts():
+@pytest.mark.parametrize("hessian", ["gauss_newton", "hutchinson"])
+def test_obd_masks_exact_counts(hessian):
   module, params, x = small_net_and_inputs()
   labels = jnp.arange(16) % 4
   ratios = cj.keep_ratio_tree(params, 0.1)
-  loss = lambda p, inputs: cj.cross_entropy_loss(
-      module.apply({"params": p}, inputs), labels)
-  masks = one_shot.obd_masks(loss, params, list(x), ratios, jax.random.key(2),
+  logits = lambda p, inputs: module.apply({"params": p}, inputs)
+  loss = lambda p, batch: cj.cross_entropy_loss(logits(p, batch[0]), batch[1])
+  masks = one_shot.obd_masks(params, ratios, [(xb, labels) for xb in x],
+                             hessian, logits, loss, jax.random.key(2),
                              num_probes=4)
   sizes = dict(tree_paths.named_leaves(params))
   for name, count in cj.kept_counts(masks).items():
     assert count == cj.kept_count(sizes[name].size, 0.1)
+
+
+def test_obd_masks_refuse_an_unknown_hessian():
+  module, params, x = small_net_and_inputs()
+  with pytest.raises(ValueError, match="hessian"):
+    one_shot.obd_masks(params, cj.keep_ratio_tree(params, 0.1), [], "fisher")

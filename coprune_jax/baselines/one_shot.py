@@ -6,7 +6,7 @@ compensated params), and are followed by fixed-mask retraining
 `magnitude_masks` followed by the same retraining.
 """
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 import flax.linen as nn
 import jax
@@ -20,16 +20,29 @@ from coprune_jax.baselines import obd
 PyTree = Any
 
 
-def obd_masks(loss_fn: Callable[[PyTree, Any], jax.Array], params: PyTree,
-              batches: Iterable, keep_ratios: PyTree, key: jax.Array,
-              num_probes: int = 32) -> PyTree:
-  """Keeps the weights of largest saliency 0.5 h w^2, h from Hutchinson
-  probes of the Hessian of `loss_fn(params, batch)`, averaged over batches."""
+def obd_masks(params: PyTree, keep_ratios: PyTree, batches: Iterable,
+              hessian: str = "gauss_newton",
+              logits_fn: Optional[Callable[[PyTree, jax.Array], jax.Array]] = None,
+              loss_fn: Optional[Callable[[PyTree, Any], jax.Array]] = None,
+              key: Optional[jax.Array] = None, num_probes: int = 32) -> PyTree:
+  """Keeps the weights of largest saliency 0.5 h w^2.
+
+  h, averaged over `batches` of (inputs, labels): with hessian="gauss_newton"
+  the Gauss-Newton diagonal of cross-entropy through `logits_fn(params,
+  inputs)`; with "hutchinson" the estimate of the Hessian of
+  `loss_fn(params, batch)` from `num_probes` probes per batch (needs `key`).
+  """
+  if hessian not in ("gauss_newton", "hutchinson"):
+    raise ValueError(f"hessian must be 'gauss_newton' or 'hutchinson', got "
+                     f"{hessian!r}")
   total, count = None, 0
   for batch in batches:
-    key, batch_key = jax.random.split(key)
-    diag = obd.hessian_diagonal(lambda p: loss_fn(p, batch), params, batch_key,
-                                num_probes)
+    if hessian == "gauss_newton":
+      diag = obd.gauss_newton_diagonal(logits_fn, params, batch[0])
+    else:
+      key, batch_key = jax.random.split(key)
+      diag = obd.hessian_diagonal(lambda p: loss_fn(p, batch), params,
+                                  batch_key, num_probes)
     total = diag if total is None else jax.tree.map(jnp.add, total, diag)
     count += 1
   if count == 0:

@@ -55,7 +55,8 @@ def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
         start.classifier.train_apply, start.keep_ratios, schedule_of(start),
         start.source_weights, start.target_weights, start.data.source_train,
         start.data.target_train, start.batch_size, start.prune.learning_rate,
-        fusion_of(start), start.prune.scope), start.classifier
+        fusion_of(start), start.prune.scope,
+        start.prune.initial_masks), start.classifier
   return build
 
 
@@ -92,13 +93,16 @@ def _one_time_coprune(start: Start):
 def _obd(start: Start):
   params, model_state = start.target_weights
 
-  def loss_fn(p, batch):
-    logits, _ = start.classifier.train_apply(p, model_state, batch[0])
-    return cj.cross_entropy_loss(logits, batch[1])
+  def logits_fn(p, inputs):
+    return start.classifier.eval_apply(p, model_state, inputs)
 
-  masks = one_shot.obd_masks(loss_fn, params, _target_batches(start),
-                             start.keep_ratios, jax.random.key(start.seed),
-                             start.baselines.obd_probes)
+  def loss_fn(p, batch):
+    return cj.cross_entropy_loss(logits_fn(p, batch[0]), batch[1])
+
+  b = start.baselines
+  masks = one_shot.obd_masks(params, start.keep_ratios, _target_batches(start),
+                             b.obd_hessian, logits_fn, loss_fn,
+                             jax.random.key(start.seed), b.obd_probes)
   return _masked(start, masks), start.classifier
 
 

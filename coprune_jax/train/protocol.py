@@ -29,7 +29,10 @@ def prune_config(keep_ratios, **overrides) -> dict:
       fusion="signed", scope="layer",
       batch_size=128, learning_rate=1e-3, patience=3, factor=0.1,
       min_learning_rate=1e-6, max_epochs_per_stage=100,
-      compare_alpha_zero=True)
+      compare_alpha_zero=True,
+      # "ones" as the reference (the first step is dense); "pruned" starts
+      # from the first stage's cooperative masks. See RESULTS.md (USPS).
+      initial_masks="ones")
   unknown = set(overrides) - set(config)
   if unknown:
     raise ValueError(f"unknown prune settings {sorted(unknown)}")
@@ -40,6 +43,7 @@ def prune_config(keep_ratios, **overrides) -> dict:
 def baseline_config(**overrides) -> dict:
   """Settings of the baselines (issue 4's table); see `train.methods`."""
   config = dict(
+      obd_hessian="gauss_newton",  # or "hutchinson", see baselines.obd
       obd_probes=32,  # Hutchinson probes per target batch
       lobs_damping=1e-4,  # relative to the mean diagonal of H
       dns_hysteresis=0.1, dns_gamma=1e-4, dns_power=1.0,

@@ -13,6 +13,7 @@ from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import protocol
 from coprune_jax.train import report as report_lib
+from coprune_jax.train import trainers
 from coprune_jax.train.config_files import ConfigError, to_json
 from coprune_jax.train.experiment_data import build_data, ExperimentData
 from coprune_jax.train.metrics_log import MetricsLog
@@ -49,6 +50,7 @@ class Experiment:
           params, keep_ratio_rules(config.prune))
       self.schedule = alpha_schedule_of(config.prune)
       cj.masks.resolve_fusion(config.prune.fusion)
+      trainers.check_initial_masks(config.prune.initial_masks)
       self.baselines = ml_collections.ConfigDict(protocol.baseline_config(
           **dict(config.get("baselines", {}))))
     except (ValueError, KeyError, TypeError) as e:

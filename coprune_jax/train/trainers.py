@@ -35,6 +35,12 @@ def mask_overlap(source_masks, target_masks) -> dict[str, float]:
   return overlap
 
 
+def check_initial_masks(initial_masks: str) -> None:
+  if initial_masks not in ("ones", "pruned"):
+    raise ValueError(f"initial_masks must be 'ones' or 'pruned', got "
+                     f"{initial_masks!r}")
+
+
 @dataclasses.dataclass
 class CoPruneTrainer:
   """Both domains at once; the target mask fuses source and target weights."""
@@ -49,8 +55,12 @@ class CoPruneTrainer:
   learning_rate: float = 1e-3
   fusion: str = "signed"
   scope: str = "layer"
+  # "ones": the reference's start, so the first step is dense; "pruned":
+  # the stage's cooperative masks from the first step on.
+  initial_masks: str = "ones"
 
   def __post_init__(self):
+    check_initial_masks(self.initial_masks)
     self.step = cj.make_cooperative_step(
         self.train_apply, self.keep_ratios, fusion=self.fusion,
         scope=self.scope, has_model_state=True)
@@ -60,11 +70,17 @@ class CoPruneTrainer:
     return self.schedule.num_stages
 
   def init_state(self) -> cj.CoPruneState:
-    return cj.init_coprune_state(
+    state = cj.init_coprune_state(
         self.source_weights[0], self.target_weights[0], self.keep_ratios,
         self.schedule(0), self.learning_rate,
         source_model_state=self.source_weights[1],
         target_model_state=self.target_weights[1])
+    if self.initial_masks == "ones":
+      return state
+    source_masks, target_masks = cj.cooperative_masks(
+        state.source_params, state.target_params, self.schedule(0),
+        self.keep_ratios, self.fusion, self.scope)
+    return state._replace(source_masks=source_masks, target_masks=target_masks)
 
   def train_epoch(self, state, rng):
     steps = len(self.target_train) // self.batch_size
