@@ -6,7 +6,8 @@
 
 Writes <results-dir>/<table>.md, .csv (mean +- std over seeds),
 <table>_seeds.csv and <table>.png (accuracy vs kept fraction per method).
-An interrupted table continues with --resume; finished cells are not redone.
+An interrupted table continues with --resume; finished cells are not redone;
+--report-only writes the table of the cells finished so far.
 --quick runs every method of the offline table with tiny budgets (a smoke
 test of the whole pipeline, not a result) and writes into the workdir.
 """
@@ -42,6 +43,9 @@ def _parser():
                       help="the offline table with tiny budgets")
   parser.add_argument("--resume", action="store_true",
                       help="continue the table in --workdir")
+  parser.add_argument("--report-only", action="store_true",
+                      help="run nothing; write the table of the cells "
+                      "finished so far")
   parser.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="override a config entry, e.g. "
                       "seeds=(0,) or table.methods=('coprune','lwc')")
@@ -67,8 +71,11 @@ def main(argv=None) -> int:
     results_dir = args.results_dir or (
         os.path.join(args.workdir, "results") if args.quick
         else os.path.join(HERE, "results"))
-    table.run_table(config, args.workdir, results_dir, args.resume,
-                    not args.no_progress)
+    cells = table.run_table(config, args.workdir, results_dir, args.resume,
+                            not args.no_progress,
+                            report_only=args.report_only)
+    if not cells:
+      raise config_files.ConfigError(f"no finished cells in {args.workdir}")
   except (config_files.ConfigError, FileNotFoundError) as e:
     print(f"run_table: error: {e}", file=sys.stderr)
     return 2

@@ -32,7 +32,9 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
   cells = table.run_table(config, str(tmp_path / "run"),
                           str(tmp_path / "results"), progress=False)
   by_method = {c["method"]: c for c in cells}
-  assert set(by_method) == set(protocol.ALL_METHODS)
+  assert set(by_method) == set(protocol.ALL_METHODS) | {"finetuned"}
+  dense = by_method.pop("finetuned")
+  assert dense["model"]["kept_total"] == dense["model"]["prunable_total"]
   exact = by_method["lwc"]["model"]["kept_total"]
   for method, cell in by_method.items():
     assert 0.0 <= cell["on_target_test"] <= 1.0
@@ -46,7 +48,8 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
       assert kept == exact, method
   with open(tmp_path / "results" / "tiny.csv") as f:
     rows = list(csv.DictReader(f))
-  assert {r["method"] for r in rows} == set(protocol.ALL_METHODS)
+  assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
+      "finetuned"}
   markdown = (tmp_path / "results" / "tiny.md").read_text()
   assert "| L-OBS |" in markdown and "distillation (slim net):" in markdown
   assert (tmp_path / "results" / "tiny.png").stat().st_size > 1000
@@ -62,7 +65,20 @@ def test_resumed_table_only_runs_missing_cells(tmp_path):
                           resume=True, progress=False, on_epoch_end=hook)
   assert seen == {"20/alpha0"}  # no pretraining, fine-tuning or LWC again
   assert json.loads(cell_file.read_text()) == first
-  assert [c["method"] for c in cells] == ["lwc", "alpha0"]
+  assert [c["method"] for c in cells] == ["finetuned", "lwc", "alpha0"]
+
+
+def test_report_only_tables_the_finished_cells_and_runs_nothing(tmp_path):
+  workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
+  with pytest.raises(config_files.ConfigError, match="no table run"):
+    table.run_table(tiny_table("lwc"), workdir, results, report_only=True)
+  table.run_table(tiny_table("lwc"), workdir, results, progress=False)
+  seen, hook = phases_seen()
+  cells = table.run_table(tiny_table("lwc", "dns"), workdir, results,
+                          on_epoch_end=hook, report_only=True)
+  assert not seen
+  assert [c["method"] for c in cells] == ["finetuned", "lwc"]
+  assert "| LWC |" in (tmp_path / "results" / "tiny.md").read_text()
 
 
 def test_changed_keep_ratios_under_an_old_name_are_refused(tmp_path):

@@ -10,6 +10,7 @@ import json
 import os
 from typing import Optional
 
+import jax
 import ml_collections
 
 import coprune_jax as cj
@@ -65,15 +66,35 @@ def _write_atomically(path: str, payload: dict) -> None:
   os.replace(path + ".tmp", path)
 
 
+def _dense_outcome(experiment: run.Experiment, target_weights) -> dict:
+  """The fine-tuned target before pruning: every method's starting point."""
+  evaluate = phases.make_evaluator(experiment.classifier)
+  data = experiment.data
+  count = sum(x.size for x in jax.tree.leaves(target_weights[0]))
+  return {"on_target_val": evaluate(target_weights, data.target_val),
+          "on_target_test": evaluate(target_weights, data.target_test),
+          "selected_stage": 0,
+          "model": {"kept_per_layer": {}, "kept_total": count,
+                    "prunable_total": count}}
+
+
 def run_table(config: ml_collections.ConfigDict, workdir: str,
               results_dir: str, resume: bool = False, progress: bool = True,
-              on_epoch_end=None) -> list[dict]:
-  """Runs every missing cell, then writes the table; returns all cells."""
+              on_epoch_end=None, report_only: bool = False) -> list[dict]:
+  """Runs every missing cell, then writes the table; returns all cells.
+
+  With `report_only`, runs nothing and writes the table of the finished
+  cells (e.g. while another process is still filling the table).
+  """
   check_table_config(config)
   experiment = run.Experiment(config)
-  # Methods and settings may grow between resumed runs: cells are keyed by
-  # name and check their own keep ratios.
-  run.prepare_workdir(workdir, config, resume, ignore=("table",))
+  if report_only:
+    if not os.path.isfile(os.path.join(workdir, "config.json")):
+      raise ConfigError(f"{workdir} holds no table run")
+  else:
+    # Methods and settings may grow between resumed runs: cells are keyed
+    # by name and check their own keep ratios.
+    run.prepare_workdir(workdir, config, resume, ignore=("table",))
   table = config.table
   cells = []
   for seed in config.seeds:
@@ -83,20 +104,32 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
         on_epoch_end, config.checkpoint_every_seconds)
     weights = []  # [source, target], trained on the first missing cell
 
+    def start_weights():
+      if not weights:
+        weights.append(run.pretrain(experiment, ctx))
+        weights.append(run.finetune(experiment, ctx, weights[0]))
+      return weights
+
     def run_cell(setting, method, rules, keep_ratios):
       path = _cell_path(workdir, setting, method, seed)
       cell = _read_cell(path, rules)
+      if cell is None and report_only:
+        return
       if cell is None:
-        if not weights:
-          weights.append(run.pretrain(experiment, ctx))
-          weights.append(run.finetune(experiment, ctx, weights[0]))
-        start = run.method_start(experiment, seed, *weights, keep_ratios)
-        outcome = run.prune_and_evaluate(method, start, ctx,
-                                         f"{setting}/{method}")
+        if method == table_report.DENSE:
+          outcome = _dense_outcome(experiment, start_weights()[1])
+        else:
+          start = run.method_start(experiment, seed, *start_weights(),
+                                   keep_ratios)
+          outcome = run.prune_and_evaluate(method, start, ctx,
+                                           f"{setting}/{method}")
         cell = {"setting": setting, "method": method, "seed": seed,
                 "keep_ratio_rules": [list(r) for r in rules], **outcome}
         _write_atomically(path, cell)
       cells.append(cell)
+
+    run_cell(table_report.KEEP_RATIO_FREE_SETTING, table_report.DENSE, [],
+             None)
 
     for setting, rules in table.keep_settings:
       try:

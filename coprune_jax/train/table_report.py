@@ -14,6 +14,10 @@ from coprune_jax.train import report as report_lib
 
 # The setting name of the cells of `methods.KEEP_RATIO_FREE` methods.
 KEEP_RATIO_FREE_SETTING = "any"
+# The fine-tuned dense target every method starts from, one cell per seed.
+DENSE = "finetuned"
+LABELS = {DENSE: "fine-tuned target, dense (the common start)",
+          **methods.LABELS}
 
 
 def _kept_ratio(cell: dict) -> float:
@@ -71,7 +75,7 @@ def _markdown(rows, config, settings, method_order) -> str:
   by_key = {(r["setting"], r["method"]): r for r in rows}
   free = [r for r in rows if r["setting"] == KEEP_RATIO_FREE_SETTING]
   for method in method_order:
-    if method in methods.KEEP_RATIO_FREE:
+    if method in methods.KEEP_RATIO_FREE or method == DENSE:
       continue
     entries = []
     for setting in settings:
@@ -80,9 +84,9 @@ def _markdown(rows, config, settings, method_order) -> str:
                      f"{100 * r['test_accuracy_mean']:.2f} +- "
                      f"{100 * r['test_accuracy_std']:.2f} ({r['seeds']}); "
                      f"{100 * r['kept_ratio_mean']:.3f}%")
-    lines.append(f"| {methods.LABELS[method]} | " + " | ".join(entries) + " |")
+    lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
   for r in free:  # one model whatever the keep setting
-    lines += ["", f"{methods.LABELS[r['method']]}: "
+    lines += ["", f"{LABELS[r['method']]}: "
               f"{100 * r['test_accuracy_mean']:.2f} +- "
               f"{100 * r['test_accuracy_std']:.2f} ({r['seeds']}) with "
               f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
@@ -94,7 +98,11 @@ def _plot(path: str, rows, method_order) -> None:
   # 12 methods: more than the default 10 colours, so colour and marker vary.
   colours = plt.cm.tab20(np.linspace(0, 1, 20))
   markers = "osD^v<>PXh*p"
-  for i, method in enumerate(method_order):
+  for r in rows:
+    if r["method"] == DENSE:
+      ax.axhline(100 * r["test_accuracy_mean"], color="grey", linestyle="--",
+                 label=LABELS[DENSE])
+  for i, method in enumerate(m for m in method_order if m != DENSE):
     mine = sorted((r for r in rows if r["method"] == method),
                   key=lambda r: r["kept_ratio_mean"])
     if not mine:
@@ -103,7 +111,7 @@ def _plot(path: str, rows, method_order) -> None:
                 [100 * r["test_accuracy_mean"] for r in mine],
                 yerr=[100 * r["test_accuracy_std"] for r in mine],
                 marker=markers[i % len(markers)], color=colours[i % 20],
-                capsize=3, label=methods.LABELS[method])
+                capsize=3, label=LABELS[method])
   ax.set_xscale("log")
   ax.set_xlabel("kept fraction of prunable weights (%)")
   ax.set_ylabel("target test accuracy (%)")
@@ -119,7 +127,7 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
   if not cells:
     return []
   settings = [name for name, _ in config.table.keep_settings]
-  method_order = list(config.table.methods)
+  method_order = [DENSE] + list(config.table.methods)
   rows = summarise(cells, method_order, settings + [KEEP_RATIO_FREE_SETTING])
   os.makedirs(results_dir, exist_ok=True)
   base = os.path.join(results_dir, config.table.name)
