@@ -115,3 +115,16 @@ def test_entry_point_needs_a_config_or_quick(tmp_path, capsys):
   assert "give a table config or --quick" in capsys.readouterr().err
   assert run_table.main(["missing.py", "--workdir", str(tmp_path / "w")]) == 2
   assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow  # about 5 minutes on 2 CPU cores
+def test_quick_table_runs_every_method_on_the_offline_default(tmp_path):
+  from experiments import run_table
+  workdir = tmp_path / "quick"
+  assert run_table.main(["--quick", "--workdir", str(workdir),
+                         "--no-progress"]) == 0
+  with open(workdir / "results" / "offline_quick_seeds.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
+      "finetuned"}
+  assert {r["seed"] for r in rows} == {"0", "1"}
