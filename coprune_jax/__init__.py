@@ -20,14 +20,20 @@ from coprune_jax.masks import magnitude_fusion
 from coprune_jax.masks import magnitude_masks
 from coprune_jax.masks import score_masks
 from coprune_jax.masks import signed_fusion
+from coprune_jax.quantization import clip_shadow_weights
+from coprune_jax.quantization import quantize_params
 from coprune_jax.plateau import plateau_init
 from coprune_jax.plateau import plateau_update
 from coprune_jax.plateau import PlateauState
 from coprune_jax.plateau import reached_optimum
+from coprune_jax.sparse_file import load_pruned
+from coprune_jax.sparse_file import save_pruned
 from coprune_jax.straight_through import apply_masks
 from coprune_jax.topk import top_count_masks
 from coprune_jax.topk import topk_mask
 from coprune_jax.tree_paths import is_weight_kernel
 from coprune_jax.tree_paths import named_leaves
+from coprune_jax.weight_sharing import share_weights
+from coprune_jax.weight_sharing import shared_params
 
 __version__ = "0.1.0"
