@@ -3,8 +3,10 @@ import os
 
 import pytest
 
+import coprune_jax as cj
 from coprune_jax import cli
 from coprune_jax.train import config_files
+from coprune_jax.train import phases
 from coprune_jax.train import run
 
 OFFLINE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "experiments",
@@ -62,6 +64,17 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment, tmp_path):
     assert 0.0 <= report["summary"][f"{method}_on_target_test"]["mean"] <= 1.0
   assert report["true_keep_ratio"]["coprune"]["overall"] == [
       expected_kept / model["parameters_prunable"]]
+  # The exported file is the selected pruned model, smaller than dense (on
+  # this tiny MLP the zip headers weigh: ~150 bytes per array).
+  params, model_state = experiment.init_weights(0)
+  exported = cj.load_pruned(tmp_path / "seed_0" / "coprune_target.npz",
+                            like={"params": params, "model_state": model_state})
+  evaluate = phases.make_evaluator(experiment.classifier)
+  assert evaluate((exported["params"], exported["model_state"]),
+                  experiment.data.target_test) == (
+                      report["seeds"]["0"]["coprune_on_target_test"])
+  file_bytes = report["true_keep_ratio"]["coprune"]["file_bytes"][0]
+  assert file_bytes < model["dense_float32_bytes"]
   for plot in ("loss_accuracy", "alpha_lr", "kept_per_layer", "mask_iou",
                "accuracy"):
     assert os.path.getsize(tmp_path / "plots" / f"{plot}.png") > 1000

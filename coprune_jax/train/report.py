@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import math
 import os
 import platform
 
@@ -47,13 +46,7 @@ def model_facts(experiment) -> dict:
       "parameters_kept": kept + unpruned,
       "layers": layers,
       "overall_keep_ratio": kept / prunable if prunable else 1.0,
-      "size_bytes": {
-          "dense_float32": 4 * total,
-          # kept values and unpruned params in float32, plus a 1-bit mask
-          # per prunable weight (what the compressed export writes).
-          "pruned_float32_values_plus_bitmask":
-              4 * (kept + unpruned) + math.ceil(prunable / 8),
-      },
+      "dense_float32_bytes": 4 * total,
   }
 
 
@@ -69,7 +62,8 @@ def write_report(workdir: str, experiment, per_seed: dict) -> dict:
     if facts:
       true_keep[method] = {
           "overall": [f["kept_total"] / f["prunable_total"] for f in facts],
-          "per_layer_kept": [f["kept_per_layer"] for f in facts]}
+          "per_layer_kept": [f["kept_per_layer"] for f in facts],
+          "file_bytes": [f["file"]["bytes"] for f in facts if "file" in f]}
   report = {
       "date": datetime.datetime.now().isoformat(timespec="seconds"),
       "machine": machine(),
@@ -107,4 +101,8 @@ def summary_lines(report: dict) -> list[str]:
   for method, keep in report["true_keep_ratio"].items():
     lines.append(f"  true kept ratio ({method}): "
                  + ", ".join(f"{k:.4%}" for k in keep["overall"]))
+    if keep["file_bytes"]:
+      lines.append(f"  exported {method} model (CSR, seed_*/{method}_target"
+                   f".npz): " + ", ".join(f"{b:,}" for b in keep["file_bytes"])
+                   + f" bytes vs {model['dense_float32_bytes']:,} dense")
   return lines

@@ -5,6 +5,7 @@ import json
 import os
 from typing import Optional
 
+import jax
 import ml_collections
 
 import coprune_jax as cj
@@ -102,10 +103,23 @@ def method_start(experiment: Experiment, seed: int, source_weights,
       source_weights, target_weights, seed)
 
 
+def export_model(path: str, weights: tuple, masks) -> dict:
+  """Writes (params, model_state) as a CSR sparse file; returns its sizes.
+
+  `cj.load_pruned(path)` gives {"params": W * M, "model_state": ...}.
+  """
+  params, model_state = weights
+  no_masks = jax.tree.map(lambda _: None, model_state)
+  return cj.save_pruned(path, {"params": params, "model_state": model_state},
+                        {"params": masks, "model_state": no_masks}, "csr")
+
+
 def prune_and_evaluate(method: str, start: methods.Start,
-                       ctx: phases.PhaseContext, phase: str) -> dict:
+                       ctx: phases.PhaseContext, phase: str,
+                       export_path: Optional[str] = None) -> dict:
   """Trains `method` from `start` as phase `phase`; its validation-selected
-  model's accuracies and kept counts."""
+  model's accuracies and kept counts, and its file's sizes (`export_model`)
+  if `export_path` is given."""
   prune, data = start.prune, start.data
   trainer, classifier = methods.build_trainer(method, start)
   best, best_stage = phases.staged_training(
@@ -114,11 +128,12 @@ def prune_and_evaluate(method: str, start: methods.Start,
       prune.max_epochs_per_stage)
   weights, masks = trainer.target(best)
   evaluate = phases.make_evaluator(classifier)
+  facts = methods.pruned_model_facts(method, start, weights[0], masks)
+  if export_path is not None:
+    facts["file"] = export_model(export_path, weights, masks)
   return {"on_target_val": evaluate(weights, data.target_val, masks),
           "on_target_test": evaluate(weights, data.target_test, masks),
-          "selected_stage": best_stage,
-          "model": methods.pruned_model_facts(method, start, weights[0],
-                                              masks)}
+          "selected_stage": best_stage, "model": facts}
 
 
 def pretrain(experiment: Experiment, ctx: phases.PhaseContext) -> tuple:
@@ -163,7 +178,9 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
                             else [])
   start = method_start(experiment, seed, source_weights, target_weights)
   for method in compared:
-    outcome = prune_and_evaluate(method, start, ctx, method)
+    outcome = prune_and_evaluate(
+        method, start, ctx, method,
+        os.path.join(ctx.checkpoint_dir, f"{method}_target.npz"))
     results.update({f"{method}_{k}": v for k, v in outcome.items()})
   return results
 

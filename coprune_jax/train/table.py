@@ -121,8 +121,9 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
         else:
           start = run.method_start(experiment, seed, *start_weights(),
                                    keep_ratios)
-          outcome = run.prune_and_evaluate(method, start, ctx,
-                                           f"{setting}/{method}")
+          outcome = run.prune_and_evaluate(
+              method, start, ctx, f"{setting}/{method}",
+              path.replace(".json", ".npz"))
         cell = {"setting": setting, "method": method, "seed": seed,
                 "keep_ratio_rules": [list(r) for r in rules], **outcome}
         _write_atomically(path, cell)
