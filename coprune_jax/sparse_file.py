@@ -145,30 +145,41 @@ def _nest(named: list[tuple[str, np.ndarray]]) -> dict:
   return tree
 
 
-def load_pruned(path: str, like: Optional[PyTree] = None) -> PyTree:
+def load_pruned(path: str, like: Optional[PyTree] = None,
+                with_masks: bool = False):
   """Reads a file of `save_pruned` back into exact arrays (W * M).
 
   Without `like`, returns nested dicts keyed by the parameter names (the
   layout of Flax Linen params); with `like`, a tree of the same structure as
-  `like` (e.g. an NNX `State`), whose names and shapes must match.
+  `like` (e.g. an NNX `State`), whose names and shapes must match. With
+  `with_masks`, returns (params, masks): the saved masks, None for
+  parameters stored dense.
   """
+  named, named_masks = [], []
   with np.load(path) as data:
     entries = json.loads(data[_META].tobytes().decode())
-    named = []
     for i, entry in enumerate(entries):
       parts = {key: data[f"{i}/{key}"] for key in entry["parts"]}
       shape = tuple(entry["shape"])
       parts["values"] = data[f"{i}/values"].view(jnp.dtype(entry["dtype"]))
       if entry["stored"] == "dense":
-        value = parts["values"].reshape(shape)
+        value, mask = parts["values"].reshape(shape), None
       else:
-        value = _DECODERS[entry["stored"]](parts, shape)
+        decode = _DECODERS[entry["stored"]]
+        value = decode(parts, shape)
+        # Decoding all-True values in the same positions gives the mask.
+        mask = decode({**parts, "values": np.ones(len(parts["values"]), bool)},
+                      shape)
       named.append((entry["name"], value))
-  if like is None:
-    return _nest(named)
-  like_named = tree_paths.named_leaves(like)
-  tree_paths.check_same_layout(_nest(named), _nest(like_named),
-                               f"file {path}", "`like`")
-  values = dict(named)
-  return jax.tree.unflatten(jax.tree.structure(like),
-                            [values[name] for name, _ in like_named])
+      named_masks.append((entry["name"], mask))
+  params, masks = _nest(named), _nest(named_masks)
+  if like is not None:
+    like_named = tree_paths.named_leaves(like)
+    tree_paths.check_same_layout(params, _nest(like_named), f"file {path}",
+                                 "`like`")
+    treedef = jax.tree.structure(like)
+    params, masks = (
+        jax.tree.unflatten(treedef, [dict(pairs)[name]
+                                     for name, _ in like_named])
+        for pairs in (named, named_masks))
+  return (params, masks) if with_masks else params

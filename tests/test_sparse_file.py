@@ -52,9 +52,13 @@ def test_file_restores_the_exact_masked_params_of_any_tree(
   masks = cj.magnitude_masks(any_params, ratios)
   path = str(tmp_path / "model.npz")
   sizes = sparse_file.save_pruned(path, any_params, masks, encoding)
-  restored = sparse_file.load_pruned(path, like=any_params)
+  restored, restored_masks = sparse_file.load_pruned(path, like=any_params,
+                                                     with_masks=True)
   assert jax.tree.structure(restored) == jax.tree.structure(any_params)
   assert_same_named_arrays(restored, masked(any_params, masks))
+  assert_same_named_arrays(restored_masks, masks)
+  assert [n for n, _ in tree_paths.named_leaves(restored_masks, True)] == [
+      n for n, _ in tree_paths.named_leaves(masks, True)]
   assert sizes["kept_weights"] == sum(cj.kept_counts(masks).values())
 
 
