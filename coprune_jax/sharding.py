@@ -1,0 +1,117 @@
+"""Data-parallel and FSDP-style training steps on a `jax.sharding` mesh.
+
+Batches are split over the mesh's "data" axis. Every other array (params,
+optimizer states, masks, plateau state) is replicated, unless a sharding
+rule names it: a rule is a regex searched in the leaf's path within the
+state (e.g. "target_params/conv3/kernel", "target_masks/conv3/kernel",
+"target_opt_state/0/mu/conv3/kernel"), so the rule "conv3/kernel" shards a
+parameter, its mask and its Adam moments alike, over their largest axis
+that the device count divides.
+
+Meshes use `AxisType.Auto`: XLA's partitioner inserts the collectives that
+make global reductions (the batch-mean loss, the gradients, the exact top-k
+counts of the masks) the same as on one device, so a mesh changes where the
+work happens, not what is computed (up to float summation order).
+"""
+
+import re
+from typing import Any, Callable, Optional, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec
+
+from coprune_jax import tree_paths
+
+PyTree = Any
+DATA_AXIS = "data"
+
+
+def data_mesh(num_devices: Optional[int] = None, devices=None) -> Mesh:
+  """A 1-D mesh over `devices` (default: all, or the first `num_devices`)."""
+  devices = list(jax.devices() if devices is None else devices)
+  if num_devices is not None:
+    if not 1 <= num_devices <= len(devices):
+      raise ValueError(f"num_devices must be in [1, {len(devices)}], got "
+                       f"{num_devices}")
+    devices = devices[:num_devices]
+  return jax.make_mesh((len(devices),), (DATA_AXIS,),
+                       axis_types=(AxisType.Auto,), devices=devices)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def _leaf_sharding(name: str, leaf, mesh: Mesh, rules) -> NamedSharding:
+  if not any(re.search(rule, name) for rule in rules):
+    return replicated(mesh)
+  devices = mesh.shape[DATA_AXIS]
+  divisible = [axis for axis, size in enumerate(np.shape(leaf))
+               if size % devices == 0]
+  if not divisible:
+    raise ValueError(f"'{name}' of shape {np.shape(leaf)} matches a sharding "
+                     f"rule but no axis is divisible by {devices} devices")
+  axis = max(divisible, key=lambda a: np.shape(leaf)[a])
+  spec = [None] * np.ndim(leaf)
+  spec[axis] = DATA_AXIS
+  return NamedSharding(mesh, PartitionSpec(*spec))
+
+
+def state_shardings(state: PyTree, mesh: Mesh,
+                    shard_rules: Sequence[str] = ()) -> PyTree:
+  """A NamedSharding per array leaf of `state` (None leaves stay None).
+
+  Raises ValueError if a rule matches nothing, or matches a leaf that no
+  device count divides along any axis.
+  """
+  names = [name for name, _ in tree_paths.named_leaves(state)]
+  for rule in shard_rules:
+    if not any(re.search(rule, name) for name in names):
+      raise ValueError(f"sharding rule {rule!r} matches no array of the state")
+  return tree_paths.map_with_names(
+      lambda name, leaf: None if leaf is None else _leaf_sharding(
+          name, leaf, mesh, shard_rules), state)
+
+
+def global_batch(batch: PyTree, mesh: Mesh) -> PyTree:
+  """This process's slice of a batch, as arrays split over the data axis.
+
+  On one host `batch` is the whole batch; with several hosts, each passes
+  its own slice and gets the global array (`make_array_from_process_local_data`).
+  The batch size of each slice must divide evenly over its local devices.
+  """
+  sharding = batch_sharding(mesh)
+  local_devices = len(mesh.local_devices)
+
+  def put(x):
+    x = np.asarray(x)
+    if x.shape[0] % local_devices:
+      raise ValueError(f"a batch of {x.shape[0]} examples does not split over "
+                       f"{local_devices} devices")
+    return jax.make_array_from_process_local_data(sharding, x)
+
+  return jax.tree.map(put, batch)
+
+
+def sharded_step(step: Callable, state_sharding: PyTree, mesh: Mesh,
+                 num_batches: int = 2) -> Callable:
+  """Jits `step(state, *batches) -> (state, metrics)` over the mesh.
+
+  The state keeps `state_sharding` (from `state_shardings`) from step to
+  step and is donated; batches come split over the data axis (see
+  `global_batch`); metrics come back replicated. Works for the cooperative
+  step (`num_batches=2`) and the single-model steps (`num_batches=1`).
+  """
+  return jax.jit(
+      step,
+      in_shardings=(state_sharding,) + (batch_sharding(mesh),) * num_batches,
+      out_shardings=(state_sharding, replicated(mesh)),
+      donate_argnums=0)

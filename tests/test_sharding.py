@@ -1,0 +1,79 @@
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import coprune_jax as cj
+from coprune_jax import sharding
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+@pytest.fixture(scope="module")
+def eight_devices():
+  """The mesh worker's report, run on 8 emulated CPU devices."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  done = subprocess.run([sys.executable, "-m", "tests.mesh_worker"], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_cooperative_steps_on_8_devices_equal_one_device(eight_devices):
+  assert eight_devices["devices"] == 8
+  report = eight_devices["cooperative"]
+  # Masks exactly; params, Adam moments and counters up to float summation
+  # order, within 1e-4 of each array's largest magnitude after 4 steps.
+  assert report["mask_mismatches"] == 0, report
+  assert report["unequal"] == []
+  assert report["max_relative_difference"] < 1e-4, report
+  for mesh_kept, one_device_kept in report["kept"].values():
+    assert mesh_kept == one_device_kept
+
+
+def test_masks_are_sharded_like_their_params(eight_devices):
+  assert eight_devices["sharded_mask_spec"] == "P(None, None, None, 'data')"
+  assert eight_devices["replicated_mask_spec"] == "P()"
+
+
+def test_topk_of_a_sharded_parameter_is_the_layers_topk(eight_devices):
+  assert eight_devices["topk_exact"] == [True, True]
+
+
+def test_bad_mesh_input_is_refused_with_a_clear_error(eight_devices):
+  batch, no_axis, no_match = eight_devices["errors"]
+  assert "12 examples does not split over 8 devices" in batch
+  assert "'fc2/bias'" in no_axis and "divisible by 8" in no_axis
+  assert "'conv9' matches no array" in no_match
+
+
+def test_a_one_device_mesh_runs_the_step_unchanged():
+  params = {"w": jax.random.normal(jax.random.key(0), (6, 3))}
+  ratios = cj.keep_ratio_tree(params, 0.5)
+
+  def apply_fn(p, x):
+    return x @ p["w"]
+
+  state = cj.init_coprune_state(params, params, ratios, alpha=0.5)
+  reference = cj.init_coprune_state(params, params, ratios, alpha=0.5)
+  mesh = sharding.data_mesh(1)
+  shardings = sharding.state_shardings(state, mesh)
+  step = sharding.sharded_step(cj.make_cooperative_step(apply_fn, ratios),
+                               shardings, mesh)
+  batch = (jnp.ones((4, 6)), jnp.array([0, 1, 2, 0]))
+  state, _ = step(jax.device_put(state, shardings),
+                  *sharding.global_batch((batch, batch), mesh))
+  reference, _ = cj.make_cooperative_step(apply_fn, ratios)(reference, batch,
+                                                            batch)
+  np.testing.assert_allclose(state.target_params["w"],
+                             reference.target_params["w"], rtol=1e-6)
+  np.testing.assert_array_equal(state.target_masks["w"],
+                                reference.target_masks["w"])
+  with pytest.raises(ValueError, match="num_devices"):
+    sharding.data_mesh(len(jax.devices()) + 1)
