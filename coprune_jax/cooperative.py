@@ -41,23 +41,35 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
                        keep_ratios: PyTree, alpha: float = 0.7,
                        learning_rate: float = 1e-3,
                        source_model_state: PyTree = None,
-                       target_model_state: PyTree = None) -> CoPruneState:
+                       target_model_state: PyTree = None,
+                       masks: Optional[tuple] = None) -> CoPruneState:
   """Starts a cooperative run: masks all ones, fresh Adam, stage 0.
 
   Args:
     source_params: the source model trained on source data (W_s).
     target_params: that model fine-tuned on the target data (W_t).
-    keep_ratios: from `keep_ratio_tree`, shared by both domains.
+    keep_ratios: from `keep_ratio_tree`, shared by both domains (unused, may
+      be None, when `masks` is given).
     alpha: transfer factor of the first stage.
     learning_rate: Adam's starting learning rate for both domains.
     source_model_state, target_model_state: optional non-trained model
       variables (e.g. Flax `batch_stats`), for models with such state.
+    masks: optional (source masks, target masks) to start from instead of
+      all ones where `keep_ratios` prunes, e.g. the all-ones version of
+      another mask function's masks (channel masks also cover biases).
   """
   tree_paths.check_same_layout(source_params, target_params, "source params",
                                "target params")
-  tree_paths.check_same_layout(keep_ratios, source_params, "keep-ratio tree",
-                               "params", compare_shapes=False)
   masks_lib.check_alpha(alpha)
+  if masks is None:
+    tree_paths.check_same_layout(keep_ratios, source_params,
+                                 "keep-ratio tree", "params",
+                                 compare_shapes=False)
+    masks = (masks_lib.all_ones_masks(source_params, keep_ratios),
+             masks_lib.all_ones_masks(target_params, keep_ratios))
+  source_masks, target_masks = jax.tree.map(jnp.copy, masks)
+  masks_lib.check_masks(source_params, source_masks)
+  masks_lib.check_masks(target_params, target_masks)
   # The step donates the state's buffers: own copies, so that the caller's
   # arrays survive and one array may start both domains.
   source_params, target_params, source_model_state, target_model_state = (
@@ -69,8 +81,8 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
       target_params=target_params,
       source_opt_state=adam.init(source_params),
       target_opt_state=adam.init(target_params),
-      source_masks=masks_lib.all_ones_masks(source_params, keep_ratios),
-      target_masks=masks_lib.all_ones_masks(target_params, keep_ratios),
+      source_masks=source_masks,
+      target_masks=target_masks,
       source_plateau=plateau.plateau_init(learning_rate),
       target_plateau=plateau.plateau_init(learning_rate),
       source_model_state=source_model_state,
@@ -94,6 +106,7 @@ def make_cooperative_step(
     has_model_state: bool = False,
     straight_through_gradient: bool = True,
     update_masks: bool = True,
+    mask_fn: Optional[Callable[..., tuple]] = None,
 ) -> Callable[[CoPruneState, Any, Any], tuple[CoPruneState, dict]]:
   """Builds the jitted `step(state, source_batch, target_batch)`.
 
@@ -110,6 +123,10 @@ def make_cooperative_step(
       (dynamic pruning); False gives them zero gradient.
     update_masks: recompute both masks after every update (Co-Prune); False
       keeps the state's masks fixed (one-time Co-Prune, fixed-mask retraining).
+    mask_fn: `mask_fn(source_params, target_params, alpha) -> (source_masks,
+      target_masks)`, jittable, replacing `cooperative_masks` (then
+      `keep_ratios`, `fusion` and `scope` are unused), e.g. the channel
+      masks of `structured.cooperative.cooperative_channel_masks`.
 
   Returns:
     A jitted function `step(state, source_batch, target_batch) -> (state,
@@ -117,7 +134,10 @@ def make_cooperative_step(
     donated, so do not reuse it. `metrics` holds both domains' loss and, for
     integer labels, accuracy, measured on the masked models before the update.
   """
-  fuse = masks_lib.resolve_fusion(fusion)
+  if mask_fn is None:
+    fuse = masks_lib.resolve_fusion(fusion)
+    mask_fn = lambda source, target, alpha: masks_lib.cooperative_masks(
+        source, target, alpha, keep_ratios, fuse, scope)
   adam_update = masked_update.make_masked_adam_update(
       masked_update.classification_objective(apply_fn, loss_fn,
                                              has_model_state),
@@ -133,8 +153,8 @@ def make_cooperative_step(
                     state.target_masks, state.target_model_state,
                     state.target_plateau.learning_rate, target_batch))
     if update_masks:
-      source_masks, target_masks = masks_lib.cooperative_masks(
-          source_params, target_params, state.alpha, keep_ratios, fuse, scope)
+      source_masks, target_masks = mask_fn(source_params, target_params,
+                                           state.alpha)
     else:
       source_masks, target_masks = state.source_masks, state.target_masks
     new_state = state._replace(

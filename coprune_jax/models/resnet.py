@@ -1,5 +1,7 @@
 """ResNet-18 (He et al. 2016) with a CIFAR or an ImageNet stem."""
 
+from typing import Optional
+
 import flax.linen as nn
 import jax
 
@@ -7,12 +9,13 @@ import jax
 class BasicBlock(nn.Module):
   features: int
   strides: int = 1
+  inner_features: Optional[int] = None  # conv1's width; default `features`
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     norm = lambda name: nn.BatchNorm(use_running_average=not train, name=name)
-    y = nn.Conv(self.features, (3, 3), self.strides, padding=1, use_bias=False,
-                name="conv1")(x)
+    y = nn.Conv(self.inner_features or self.features, (3, 3), self.strides,
+                padding=1, use_bias=False, name="conv1")(x)
     y = nn.relu(norm("bn1")(y))
     y = nn.Conv(self.features, (3, 3), padding=1, use_bias=False,
                 name="conv2")(y)
@@ -34,14 +37,22 @@ class ResNet18(nn.Module):
   num_classes: int = 10
   stem: str = "cifar"
   width: int = 64  # channels of the first stage; 64 is the standard net
+  # Channel-pruned nets (see `coprune_jax.structured`): the residual
+  # stream's width per stage and each block's inner width (8 blocks).
+  stage_widths: Optional[tuple[int, int, int, int]] = None
+  inner_widths: Optional[tuple[int, ...]] = None
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+    stage_widths = self.stage_widths or tuple(self.width * 2**s
+                                              for s in range(4))
+    inner_widths = self.inner_widths or tuple(w for w in stage_widths
+                                              for _ in range(2))
     if self.stem == "cifar":
-      x = nn.Conv(self.width, (3, 3), padding=1, use_bias=False,
+      x = nn.Conv(stage_widths[0], (3, 3), padding=1, use_bias=False,
                   name="stem_conv")(images)
     elif self.stem == "imagenet":
-      x = nn.Conv(self.width, (7, 7), 2, padding=3, use_bias=False,
+      x = nn.Conv(stage_widths[0], (7, 7), 2, padding=3, use_bias=False,
                   name="stem_conv")(images)
     else:
       raise ValueError(f"stem must be 'cifar' or 'imagenet', got {self.stem!r}")
@@ -49,10 +60,10 @@ class ResNet18(nn.Module):
     if self.stem == "imagenet":
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     for stage in range(4):
-      features = self.width * 2**stage
       for block in range(2):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = BasicBlock(features, strides, name=f"stage{stage + 1}_block{block + 1}")(
-            x, train)
+        x = BasicBlock(stage_widths[stage], strides,
+                       inner_widths[2 * stage + block],
+                       name=f"stage{stage + 1}_block{block + 1}")(x, train)
     x = x.mean(axis=(1, 2))
     return nn.Dense(self.num_classes, name="fc")(x)

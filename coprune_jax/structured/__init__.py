@@ -1,0 +1,1 @@
+"""Structured (channel) pruning that yields a smaller, faster network."""

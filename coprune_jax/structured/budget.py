@@ -1,0 +1,108 @@
+"""Which channels to keep: per-group fractions or one global budget.
+
+A global budget is a fraction of the model's parameters or FLOPs. Scores
+are normalised by their group's mean (so that layers of different scale
+compete fairly) and the lowest channels are dropped one at a time until the
+shrunk model fits; every group keeps at least one channel.
+"""
+
+from typing import Any, Optional
+
+import jax
+import numpy as np
+
+from coprune_jax import tree_paths
+from coprune_jax.structured.groups import ChannelGroup
+
+PyTree = Any
+MEASURES = ("params", "flops")
+
+
+def _top(score: np.ndarray, count: int) -> np.ndarray:
+  order = np.argsort(-score, kind="stable")  # ties: lower index first
+  keep = np.zeros(score.shape, bool)
+  keep[order[:count]] = True
+  return keep
+
+
+def keep_per_group(scores: dict, fraction) -> dict:
+  """{group: bool mask} keeping max(1, round(size * fraction)) top channels;
+  `fraction` is one number or {group name: fraction}."""
+  keep = {}
+  for name, score in scores.items():
+    share = fraction[name] if isinstance(fraction, dict) else fraction
+    if not 0 < share <= 1:
+      raise ValueError(f"group '{name}': keep fraction must be in (0, 1], "
+                       f"got {share}")
+    score = np.asarray(score)
+    keep[name] = _top(score, max(1, int(np.floor(score.size * share + 0.5))))
+  return keep
+
+
+def output_positions(module, variables: PyTree, inputs) -> dict:
+  """{kernel path: output positions per example} (1 for Dense), so that a
+  kernel's multiply-adds per example are its size times this."""
+  _, state = jax.eval_shape(
+      lambda v, x: module.apply(v, x, capture_intermediates=True,
+                                mutable=["intermediates"]), variables, inputs)
+  outputs = {name[:-len("/__call__/0")]: value.shape
+             for name, value in tree_paths.named_leaves(state["intermediates"])
+             if name.endswith("/__call__/0")}
+  positions = {}
+  for name, _ in tree_paths.named_leaves(variables["params"]):
+    if name.endswith("/kernel"):
+      shape = outputs[name[:-len("/kernel")]]
+      positions[f"params/{name}"] = int(np.prod(shape[1:-1]))
+  return positions
+
+
+class CostModel:
+  """Parameters or FLOPs of the shrunk model as a function of kept counts."""
+
+  def __init__(self, variables: PyTree, groups: list[ChannelGroup],
+               measure: str = "params", positions: Optional[dict] = None):
+    if measure not in MEASURES:
+      raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+    if measure == "flops" and positions is None:
+      raise ValueError("FLOPs need `positions` (see output_positions)")
+    cut_by = {}
+    for g in groups:
+      for piece in g.producers + g.consumers:
+        cut_by.setdefault(piece.path, []).append(g.name)
+    self.terms = []  # (base cost, [groups whose kept fraction scales it])
+    for name, leaf in tree_paths.named_leaves({"params": variables["params"]}):
+      if measure == "params":
+        base = np.size(leaf)
+      elif name in positions:
+        base = np.size(leaf) * positions[name]
+      else:
+        continue  # biases and norms: no multiply-adds counted
+      self.terms.append((base, cut_by.get(name, [])))
+    self.sizes = {g.name: g.size for g in groups}
+
+  def __call__(self, kept: dict) -> float:
+    return sum(base * np.prod([kept[g] / self.sizes[g] for g in names])
+               for base, names in self.terms)
+
+
+def keep_within_budget(scores: dict, cost: CostModel, budget: float) -> dict:
+  """Drops the lowest normalised scores until cost <= budget * full cost."""
+  if not 0 < budget <= 1:
+    raise ValueError(f"budget must be in (0, 1], got {budget}")
+  keep = {n: np.ones(np.size(s), bool) for n, s in scores.items()}
+  kept = {n: np.size(s) for n, s in scores.items()}
+  limit = budget * cost(kept)
+  normalised = [(float(s) / max(float(np.mean(score)), 1e-30), name, i)
+                for name, score in scores.items()
+                for i, s in enumerate(np.asarray(score))]
+  for _, name, index in sorted(normalised):
+    if cost(kept) <= limit:
+      break
+    if kept[name] == 1:
+      continue
+    keep[name][index] = False
+    kept[name] -= 1
+  if cost(kept) > limit:
+    raise ValueError(f"cannot reach {budget:.2%} of the cost with one "
+                     "channel per group left")
+  return keep
