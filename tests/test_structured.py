@@ -189,6 +189,25 @@ def test_global_budget_is_met_by_the_shrunk_model(measure):
   assert shrunk > 0.25 * full  # stops as soon as the budget is met
 
 
+class SumOfKept:
+  """A cost that is the number of kept channels."""
+
+  def __call__(self, kept):
+    return sum(kept.values())
+
+
+def test_budget_in_blocks_keeps_multiples_of_the_block_size():
+  scores = {"a": np.arange(20.0)[::-1], "b": np.arange(8.0) + 1}
+  keep = budget.keep_within_budget(scores, SumOfKept(), 0.3, multiple_of=4)
+  assert {n: int(k.sum()) for n, k in keep.items()} == {"a": 4, "b": 4}
+  np.testing.assert_array_equal(np.flatnonzero(keep["a"]), [0, 1, 2, 3])
+  # 20 channels in blocks of 16: the 4 lowest go first, then nothing more.
+  with pytest.raises(ValueError, match="cannot reach"):
+    budget.keep_within_budget(scores, SumOfKept(), 0.5, multiple_of=16)
+  with pytest.raises(ValueError, match="multiple_of"):
+    budget.keep_within_budget(scores, SumOfKept(), 0.5, multiple_of=0)
+
+
 def test_cooperative_channel_masks_follow_alpha_and_run_in_the_step():
   model, shape = MODELS["cifar_net"]
   variables = perturbed_variables("cifar_net")
