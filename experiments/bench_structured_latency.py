@@ -74,7 +74,12 @@ def main():
     scores = criteria.l1_scores(variables, groups)
     dense_flops = kernel_flops(model, variables, one_image)
     for flop_budget, multiple_of in BUDGETS:
-      keep = budget.keep_within_budget(scores, cost, flop_budget, multiple_of)
+      try:
+        keep = budget.keep_within_budget(scores, cost, flop_budget,
+                                         multiple_of)
+      except ValueError as e:  # e.g. CIFAR-Net's 16 channels per layer
+        print(f"| {name} | {flop_budget:.0%} | {multiple_of} | {e} |")
+        continue
       small_variables = surgery.shrink(variables, groups, keep)
       small = model.clone(**arch.widths({n: int(k.sum())
                                          for n, k in keep.items()}))
