@@ -53,10 +53,47 @@ def _parser():
                      "the config's data_root)")
     sub.add_argument("--no-progress", action="store_true",
                      help="no progress bars")
+    mesh = sub.add_argument_group(
+        "devices", "data-parallel training on a jax.sharding mesh")
+    mesh.add_argument("--devices", type=int, default=None, metavar="N",
+                      help="split every batch over N devices (all processes' "
+                      "devices together); batch sizes must divide by N")
+    mesh.add_argument("--shard", action="append", default=[], metavar="REGEX",
+                      help="also shard the arrays whose state path matches "
+                      "(params, their masks and Adam moments; repeatable), "
+                      "e.g. 'fc1/kernel'")
+    mesh.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                      help="multi-host: the coordinator process's address, "
+                      "with --num-processes and --process-id (passed to "
+                      "jax.distributed.initialize); each host runs the same "
+                      "command and feeds its own slice of every batch")
+    mesh.add_argument("--num-processes", type=int, default=None)
+    mesh.add_argument("--process-id", type=int, default=None)
   report = commands.add_parser(
       "report", help="redraw the plots of a finished run and print its summary")
   report.add_argument("--workdir", required=True)
   return parser
+
+
+def _placement(args):
+  """The mesh of --devices (after joining the other hosts), or None."""
+  from coprune_jax import sharding  # pylint: disable=g-import-not-at-top
+  from coprune_jax.train.config_files import ConfigError  # pylint: disable=g-import-not-at-top
+  multi_host = (args.coordinator, args.num_processes, args.process_id)
+  if any(x is not None for x in multi_host):
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.distributed.initialize(coordinator_address=args.coordinator,
+                               num_processes=args.num_processes,
+                               process_id=args.process_id)
+  if args.devices is None:
+    if args.shard:
+      raise ConfigError("--shard needs --devices")
+    return None
+  try:
+    mesh = sharding.data_mesh(args.devices)
+  except ValueError as e:
+    raise ConfigError(f"--devices: {e}") from e
+  return sharding.Placement(mesh, tuple(args.shard))
 
 
 def _fail(message: str) -> int:
@@ -84,6 +121,7 @@ def main(argv=None) -> int:
   until = {"run": "prune", "prune": "prune", "pretrain": "pretrain",
            "finetune": "finetune"}[args.command]
   try:
+    placement = _placement(args)
     config = config_files.load_config(args.config)
     config_files.apply_overrides(config, args.overrides)
     data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
@@ -91,7 +129,8 @@ def main(argv=None) -> int:
       config.data_root = data_root
     report = run.train_and_evaluate(config, args.workdir, resume=args.resume,
                                     until=until,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress,
+                                    placement=placement)
   except (config_files.ConfigError, FileNotFoundError) as e:
     return _fail(str(e))
   if report:

@@ -14,6 +14,7 @@ counts of the masks) the same as on one device, so a mesh changes where the
 work happens, not what is computed (up to float summation order).
 """
 
+import dataclasses
 import re
 from typing import Any, Callable, Optional, Sequence
 
@@ -102,16 +103,58 @@ def global_batch(batch: PyTree, mesh: Mesh) -> PyTree:
 
 
 def sharded_step(step: Callable, state_sharding: PyTree, mesh: Mesh,
-                 num_batches: int = 2) -> Callable:
+                 num_batches: int = 2, donate: bool = True) -> Callable:
   """Jits `step(state, *batches) -> (state, metrics)` over the mesh.
 
   The state keeps `state_sharding` (from `state_shardings`) from step to
-  step and is donated; batches come split over the data axis (see
-  `global_batch`); metrics come back replicated. Works for the cooperative
-  step (`num_batches=2`) and the single-model steps (`num_batches=1`).
+  step and is donated unless `donate=False`; batches come split over the
+  data axis (see `global_batch`); metrics come back replicated. Works for
+  the cooperative step (`num_batches=2`) and the single-model steps
+  (`num_batches=1`).
   """
   return jax.jit(
       step,
       in_shardings=(state_sharding,) + (batch_sharding(mesh),) * num_batches,
       out_shardings=(state_sharding, replicated(mesh)),
-      donate_argnums=0)
+      donate_argnums=0 if donate else ())
+
+
+@dataclasses.dataclass
+class Placement:
+  """Where a training loop's state and batches live: one mesh, its rules.
+
+  `state(s)` places a state (a no-op when it already is), `step(fn, s, n)`
+  compiles `fn` for states shaped like `s` (cached per structure), and
+  `batch(b)` turns a global batch, identical on every host, into a global
+  array from this host's slice (rows [p * B/P, (p + 1) * B/P) of host p).
+  """
+  mesh: Mesh
+  shard_rules: tuple = ()
+  _steps: dict = dataclasses.field(default_factory=dict, repr=False)
+
+  def state(self, state: PyTree) -> PyTree:
+    return jax.device_put(state, state_shardings(state, self.mesh,
+                                                 self.shard_rules))
+
+  def step(self, step: Callable, state: PyTree, num_batches: int,
+           donate: bool = True) -> Callable:
+    key = (id(step), jax.tree.structure(state, is_leaf=lambda x: x is None),
+           num_batches, donate)
+    if key not in self._steps:
+      self._steps[key] = sharded_step(
+          step, state_shardings(state, self.mesh, self.shard_rules),
+          self.mesh, num_batches, donate)
+    return self._steps[key]
+
+  def batch(self, batch: PyTree) -> PyTree:
+    count, index = jax.process_count(), jax.process_index()
+
+    def local_rows(x):
+      x = np.asarray(x)
+      if x.shape[0] % count:
+        raise ValueError(f"a batch of {x.shape[0]} examples does not split "
+                         f"over {count} processes")
+      rows = x.shape[0] // count
+      return x[index * rows:(index + 1) * rows]
+
+    return global_batch(jax.tree.map(local_rows, batch), self.mesh)

@@ -5,6 +5,7 @@ when JAX starts) and prints JSON comparing mesh runs with one device.
 """
 
 import json
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -115,7 +116,38 @@ def error_messages(mesh):
   return messages
 
 
+def pipeline_on_two_devices(workdir):
+  """The tiny pipeline of test_pipeline through the CLI, on 1 and 2 devices:
+  first-epoch losses of every phase, and the kept counts."""
+  from coprune_jax import cli  # pylint: disable=g-import-not-at-top
+  from tests.test_pipeline import OFFLINE_CONFIG, TINY  # pylint: disable=g-import-not-at-top
+  sets = [x for item in TINY for x in ("--set", item)]
+  outcome = {}
+  for devices in (None, 2):
+    run_dir = f"{workdir}/devices_{devices}"
+    argv = ["run", OFFLINE_CONFIG, "--workdir", run_dir, "--no-progress"]
+    argv += sets + (["--devices", str(devices)] if devices else [])
+    assert cli.main(argv) == 0
+    with open(f"{run_dir}/metrics.jsonl") as f:
+      records = [json.loads(line) for line in f]
+    first = {}
+    for r in records:
+      first.setdefault(r["phase"], r.get("train_loss", r.get("target_loss")))
+    with open(f"{run_dir}/report.json") as f:
+      report = json.load(f)
+    outcome[str(devices)] = {
+        "first_epoch_loss": first,
+        "kept": report["seeds"]["0"]["coprune_model"]["kept_total"]}
+  outcome["indivisible"] = cli.main(
+      ["run", OFFLINE_CONFIG, "--workdir", f"{workdir}/bad", "--devices", "2"]
+      + sets + ["--set", "prune.batch_size=9"])
+  return outcome
+
+
 def main():
+  if sys.argv[1:2] == ["pipeline"]:
+    print(json.dumps(pipeline_on_two_devices(sys.argv[2])))
+    return
   reference = cooperative_steps_on(None)
   state = cooperative_steps_on(sharding.data_mesh())
   mesh_state_spec = str(state.target_masks["conv3"]["kernel"].sharding.spec)

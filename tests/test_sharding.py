@@ -53,6 +53,24 @@ def test_bad_mesh_input_is_refused_with_a_clear_error(eight_devices):
   assert "'conv9' matches no array" in no_match
 
 
+def test_the_pipeline_runs_on_a_mesh_from_the_command_line(tmp_path):
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+             JAX_PLATFORMS="cpu")
+  done = subprocess.run(
+      [sys.executable, "-m", "tests.mesh_worker", "pipeline", str(tmp_path)],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stderr[-3000:]
+  report = json.loads(done.stdout.strip().splitlines()[-1])
+  one, two = report["None"], report["2"]
+  assert one["kept"] == two["kept"]
+  # Same computation up to float summation order: first epochs agree
+  # closely (later ones drift apart, as any change of summation order does).
+  assert set(one["first_epoch_loss"]) == set(two["first_epoch_loss"])
+  for phase, loss in one["first_epoch_loss"].items():
+    assert two["first_epoch_loss"][phase] == pytest.approx(loss, rel=1e-3), phase
+  assert report["indivisible"] == 2  # batch of 9 on 2 devices: clear error
+
+
 def test_a_one_device_mesh_runs_the_step_unchanged():
   params = {"w": jax.random.normal(jax.random.key(0), (6, 3))}
   ratios = cj.keep_ratio_tree(params, 0.5)

@@ -17,9 +17,11 @@ import optax
 import tqdm
 
 import coprune_jax as cj
+from coprune_jax import sharding
 from coprune_jax import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import trainers
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 from coprune_jax.train.metrics_log import MetricsLog
 
@@ -39,6 +41,8 @@ class PhaseContext:
   # An orbax save takes ~0.4 s: small models train many epochs in that time.
   # 0 saves after every epoch; a phase's end is always saved.
   checkpoint_every_seconds: float = 0.0
+  # A device mesh for every training step (None: the default device).
+  placement: Optional[sharding.Placement] = None
 
   def epoch_rng(self, phase: str, stage: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng(
@@ -88,8 +92,8 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
   batch_size = min(batch_size, len(train))
   evaluate = make_evaluator(ctx.classifier)
 
-  @jax.jit
-  def step(params, model_state, opt_state, batch):
+  def step(trained, batch):
+    params, model_state, opt_state = trained
     def loss_fn(p):
       logits, new_model_state = ctx.classifier.train_apply(p, model_state,
                                                            batch[0])
@@ -98,8 +102,10 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
         loss_fn, has_aux=True)(params)
     updates, opt_state = adam.update(grads, opt_state, params)
     accuracy = jnp.mean(jnp.argmax(logits, -1) == batch[1])
-    return (optax.apply_updates(params, updates), model_state, opt_state, loss,
-            accuracy)
+    return ((optax.apply_updates(params, updates), model_state, opt_state),
+            (loss, accuracy))
+
+  step = jax.jit(step)
 
   checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
   params, model_state = init_weights
@@ -117,11 +123,14 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
   for epoch in bar:
     rng = ctx.epoch_rng(phase, 0, epoch)
     losses, accuracies = [], []
+    trained, placed_step, put = trainers.placed(
+        ctx.placement, step, (params, model_state, opt_state), 1,
+        donate=False)  # the initial weights belong to the caller
     for batch in pipeline.batches(train, batch_size, rng, train=True):
-      params, model_state, opt_state, loss, accuracy = step(
-          params, model_state, opt_state, batch)
+      trained, (loss, accuracy) = placed_step(trained, put(batch))
       losses.append(loss)
       accuracies.append(accuracy)
+    params, model_state, opt_state = trained
     val_accuracy = evaluate((params, model_state), val)
     if val_accuracy > meta["best_val"]:
       best_weights, meta["best_val"] = _copy((params, model_state)), val_accuracy
@@ -161,6 +170,8 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
   pruned model.
   """
   evaluate = make_evaluator(ctx.classifier)
+  if ctx.placement is not None:
+    trainer = dataclasses.replace(trainer, placement=ctx.placement)
   state = trainer.init_state()
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,

@@ -153,14 +153,27 @@ def finetune(experiment: Experiment, ctx: phases.PhaseContext,
       fine.epochs, fine.batch_size, fine.learning_rate)
 
 
+def check_placement(config, placement) -> None:
+  """Every batch must split evenly over the mesh's devices."""
+  if placement is None:
+    return
+  devices = placement.mesh.size
+  for phase in ("pretrain", "finetune", "prune"):
+    size = config[phase].batch_size
+    if size % devices:
+      raise ConfigError(f"{phase}.batch_size={size} does not split over "
+                        f"{devices} devices")
+
+
 def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
-             progress: bool, on_epoch_end=None) -> Optional[dict]:
+             progress: bool, on_epoch_end=None,
+             placement=None) -> Optional[dict]:
   config, data = experiment.config, experiment.data
   ctx = phases.PhaseContext(experiment.classifier, seed,
                             os.path.join(workdir, f"seed_{seed}"),
                             MetricsLog(os.path.join(workdir, "metrics.jsonl")),
                             progress, on_epoch_end,
-                            config.checkpoint_every_seconds)
+                            config.checkpoint_every_seconds, placement)
   evaluate = phases.make_evaluator(experiment.classifier)
   source_weights = pretrain(experiment, ctx)
   if until == "pretrain":
@@ -188,19 +201,23 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        resume: bool = False, until: str = "prune",
                        progress: bool = True, on_epoch_end=None,
-                       experiment: Optional[Experiment] = None) -> dict:
+                       experiment: Optional[Experiment] = None,
+                       placement=None) -> dict:
   """Runs every seed of `config` in `workdir`; returns the report.
 
-  Raises ConfigError before writing anything if the config, its data or the
-  run directory cannot be used.
+  `placement` (a `sharding.Placement`) runs every training step on its
+  device mesh. Raises ConfigError before writing anything if the config,
+  its data or the run directory cannot be used.
   """
   if until not in PHASES:
     raise ConfigError(f"until must be one of {PHASES}, got {until!r}")
+  check_placement(config, placement)
   experiment = experiment or Experiment(config)
   prepare_workdir(workdir, config, resume)
   per_seed = {}
   for seed in config.seeds:
-    results = run_seed(experiment, seed, workdir, until, progress, on_epoch_end)
+    results = run_seed(experiment, seed, workdir, until, progress, on_epoch_end,
+                       placement)
     if results is not None:
       per_seed[str(seed)] = results
       with open(os.path.join(workdir, f"seed_{seed}", "results.json"), "w") as f:

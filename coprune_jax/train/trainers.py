@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import coprune_jax as cj
 from coprune_jax import masked_training
 from coprune_jax import masked_update
+from coprune_jax import sharding
 from coprune_jax import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 
@@ -33,6 +34,19 @@ def mask_overlap(source_masks, target_masks) -> dict[str, float]:
     union = int(jnp.sum(s | t))
     overlap[name] = int(jnp.sum(s & t)) / union if union else 1.0
   return overlap
+
+
+def placed(placement: Optional[sharding.Placement], step, state,
+           num_batches: int, donate: bool = True):
+  """(state, step, put_batch) on `placement`'s mesh, or as they are.
+
+  `donate=False` where the caller's state may still be referenced (the
+  placed state can be the same arrays)."""
+  if placement is None:
+    return state, step, lambda batch: batch
+  state = placement.state(state)
+  return (state, placement.step(step, state, num_batches, donate),
+          placement.batch)
 
 
 def check_initial_masks(initial_masks: str) -> None:
@@ -58,6 +72,7 @@ class CoPruneTrainer:
   # "ones": the reference's start, so the first step is dense; "pruned":
   # the stage's cooperative masks from the first step on.
   initial_masks: str = "ones"
+  placement: Optional[sharding.Placement] = None  # a mesh, or one device
 
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
@@ -86,10 +101,12 @@ class CoPruneTrainer:
     steps = len(self.target_train) // self.batch_size
     source_batches = pipeline.random_batches(self.source_train,
                                              self.batch_size, steps, rng)
+    state, step, put = placed(self.placement, self.step, state, 2)
     sums = {}
     for target_batch in pipeline.batches(self.target_train, self.batch_size,
                                          rng, True):
-      state, metrics = self.step(state, next(source_batches), target_batch)
+      state, metrics = step(state, put(next(source_batches)),
+                            put(target_batch))
       sums = _add(sums, metrics)
     means = {k: float(v) / steps for k, v in sums.items()}
     return state, means
@@ -133,6 +150,7 @@ class MaskedTrainer:
   seed: int = 0
   objective: Optional[masked_update.Objective] = None
   source_train: Optional[pipeline.Split] = None  # batches paired with target's
+  placement: Optional[sharding.Placement] = None  # a mesh, or one device
 
   def __post_init__(self):
     self.step = masked_training.make_masked_step(
@@ -150,12 +168,13 @@ class MaskedTrainer:
     if self.source_train is not None:
       source_batches = pipeline.random_batches(self.source_train,
                                                self.batch_size, steps, rng)
+    state, step, put = placed(self.placement, self.step, state, 1)
     sums = {}
     for batch in pipeline.batches(self.target_train, self.batch_size, rng,
                                   True):
       if self.source_train is not None:
         batch = (next(source_batches), batch)
-      state, metrics = self.step(state, batch)
+      state, metrics = step(state, put(batch))
       sums = _add(sums, {f"target_{k}": v for k, v in metrics.items()})
     return state, {k: float(v) / steps for k, v in sums.items()}
 
