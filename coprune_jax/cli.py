@@ -82,6 +82,8 @@ def _placement(args):
   multi_host = (args.coordinator, args.num_processes, args.process_id)
   if any(x is not None for x in multi_host):
     import jax  # pylint: disable=g-import-not-at-top
+    # CPU processes exchange arrays through gloo (GPU/TPU use their own).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=args.coordinator,
                                num_processes=args.num_processes,
                                process_id=args.process_id)

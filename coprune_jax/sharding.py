@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
@@ -29,6 +30,25 @@ from coprune_jax import tree_paths
 
 PyTree = Any
 DATA_AXIS = "data"
+
+
+def is_primary() -> bool:
+  """Whether this process writes files (the first of a multi-host run)."""
+  return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+  """Waits for every process (a no-op with one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
+def local_copy(tree: PyTree) -> PyTree:
+  """The whole arrays on this host (a collective with several processes:
+  every process must call it); the tree itself with one process."""
+  if jax.process_count() == 1:
+    return tree
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def data_mesh(num_devices: Optional[int] = None, devices=None) -> Mesh:

@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -69,6 +70,52 @@ def test_the_pipeline_runs_on_a_mesh_from_the_command_line(tmp_path):
   for phase, loss in one["first_epoch_loss"].items():
     assert two["first_epoch_loss"][phase] == pytest.approx(loss, rel=1e-3), phase
   assert report["indivisible"] == 2  # batch of 9 on 2 devices: clear error
+
+
+def first_epoch_losses(workdir):
+  first = {}
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    for line in f:
+      record = json.loads(line)
+      first.setdefault(record["phase"], record.get(
+          "train_loss", record.get("target_loss")))
+  return first
+
+
+def test_two_processes_train_as_one_host_would(tmp_path):
+  from coprune_jax import cli
+  from tests.test_pipeline import OFFLINE_CONFIG, TINY
+  sets = [x for item in TINY for x in ("--set", item)]
+  run = ["run", OFFLINE_CONFIG, "--no-progress"] + sets
+  assert cli.main(run + ["--workdir", str(tmp_path / "one")]) == 0
+  with socket.socket() as s:  # a free port for the coordinator
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  workers = [subprocess.Popen(
+      [sys.executable, "-m", "coprune_jax.cli"] + run + [
+          "--workdir", str(tmp_path / "two"), "--devices", "2",
+          "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+          "--process-id", str(i)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outputs = [w.communicate(timeout=900) for w in workers]
+  for worker, (_, err) in zip(workers, outputs):
+    assert worker.returncode == 0, err[-3000:]
+  assert "report:" in outputs[0][0] and "report:" not in outputs[1][0]
+  with open(tmp_path / "two" / "report.json") as f:
+    two = json.load(f)
+  with open(tmp_path / "one" / "report.json") as f:
+    one = json.load(f)
+  assert (two["seeds"]["0"]["coprune_model"]["kept_total"]
+          == one["seeds"]["0"]["coprune_model"]["kept_total"])
+  reference = first_epoch_losses(tmp_path / "one")
+  for phase, loss in first_epoch_losses(tmp_path / "two").items():
+    assert loss == pytest.approx(reference[phase], rel=1e-3), phase
+  # One writer: as many metric records as the one-process run.
+  count = lambda d: len((tmp_path / d / "metrics.jsonl").read_text().splitlines())
+  assert count("two") == count("one")
+  assert (tmp_path / "two" / "seed_0" / "pretrain").is_dir()  # orbax
 
 
 def test_a_one_device_mesh_runs_the_step_unchanged():

@@ -4,6 +4,8 @@ import json
 import os
 from typing import Iterable
 
+import jax
+
 
 def _plain(value):
   if hasattr(value, "item") and getattr(value, "size", 2) == 1:
@@ -22,6 +24,8 @@ class MetricsLog:
     self.path = path
 
   def write(self, **record) -> None:
+    if jax.process_index() != 0:  # one writer in a multi-host run
+      return
     with open(self.path, "a") as f:
       f.write(json.dumps(_plain(record), sort_keys=True) + "\n")
 

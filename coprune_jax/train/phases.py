@@ -70,6 +70,8 @@ def make_evaluator(classifier: Classifier, batch_size: int = 500):
     return jnp.sum(jnp.argmax(logits, -1) == y)
 
   def accuracy(weights, split: pipeline.Split, masks=None) -> float:
+    # Each host evaluates whole arrays on its own devices.
+    weights, masks = sharding.local_copy((weights, masks))
     total = sum(int(correct(*weights, masks, x, y))
                 for x, y in pipeline.batches(split, batch_size, None, False))
     return total / len(split)

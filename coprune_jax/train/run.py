@@ -10,6 +10,7 @@ import ml_collections
 
 import coprune_jax as cj
 from coprune_jax import models
+from coprune_jax import sharding
 from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import protocol
@@ -67,8 +68,21 @@ def prepare_workdir(workdir: str, config, resume: bool,
   """Checks the run directory; writes the resolved config of a new run.
 
   On resume the config must equal the saved one, except for the top-level
-  entries in `ignore` (and where the data lives).
+  entries in `ignore` (and where the data lives). In a multi-host run every
+  process checks, then the first one writes.
   """
+  new_run = _check_workdir(workdir, config, resume, ignore)
+  sharding.barrier("workdir checked")
+  if new_run and sharding.is_primary():
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(to_json(config))
+  sharding.barrier("workdir written")
+
+
+def _check_workdir(workdir: str, config, resume: bool,
+                   ignore: tuple[str, ...]) -> bool:
+  """Raises ConfigError if `workdir` cannot take this run; True if new."""
   config_path = os.path.join(workdir, "config.json")
   current = json.loads(to_json(config))
   if os.path.exists(config_path):
@@ -85,12 +99,10 @@ def prepare_workdir(workdir: str, config, resume: bool,
                        if saved.get(k) != current.get(k))
       raise ConfigError(f"{workdir} holds a run of another config (differs "
                         f"in {changed}); resume it with its own config")
-    return
+    return False
   if os.path.isdir(workdir) and os.listdir(workdir):
     raise ConfigError(f"{workdir} is not empty and holds no run")
-  os.makedirs(workdir, exist_ok=True)
-  with open(config_path, "w") as f:
-    f.write(to_json(config))
+  return True
 
 
 def method_start(experiment: Experiment, seed: int, source_weights,
@@ -103,11 +115,15 @@ def method_start(experiment: Experiment, seed: int, source_weights,
       source_weights, target_weights, seed)
 
 
-def export_model(path: str, weights: tuple, masks) -> dict:
-  """Writes (params, model_state) as a CSR sparse file; returns its sizes.
+def export_model(path: str, weights: tuple, masks) -> Optional[dict]:
+  """Writes (params, model_state) as a CSR sparse file; returns its sizes
+  (None on the processes of a multi-host run that do not write).
 
   `cj.load_pruned(path)` gives {"params": W * M, "model_state": ...}.
   """
+  weights, masks = sharding.local_copy((weights, masks))
+  if not sharding.is_primary():
+    return None
   params, model_state = weights
   no_masks = jax.tree.map(lambda _: None, model_state)
   return cj.save_pruned(path, {"params": params, "model_state": model_state},
@@ -130,7 +146,9 @@ def prune_and_evaluate(method: str, start: methods.Start,
   evaluate = phases.make_evaluator(classifier)
   facts = methods.pruned_model_facts(method, start, weights[0], masks)
   if export_path is not None:
-    facts["file"] = export_model(export_path, weights, masks)
+    sizes = export_model(export_path, weights, masks)
+    if sizes is not None:
+      facts["file"] = sizes
   return {"on_target_val": evaluate(weights, data.target_val, masks),
           "on_target_test": evaluate(weights, data.target_test, masks),
           "selected_stage": best_stage, "model": facts}
@@ -172,7 +190,7 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
   ctx = phases.PhaseContext(experiment.classifier, seed,
                             os.path.join(workdir, f"seed_{seed}"),
                             MetricsLog(os.path.join(workdir, "metrics.jsonl")),
-                            progress, on_epoch_end,
+                            progress and sharding.is_primary(), on_epoch_end,
                             config.checkpoint_every_seconds, placement)
   evaluate = phases.make_evaluator(experiment.classifier)
   source_weights = pretrain(experiment, ctx)
@@ -218,7 +236,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   for seed in config.seeds:
     results = run_seed(experiment, seed, workdir, until, progress, on_epoch_end,
                        placement)
-    if results is not None:
+    if results is not None and sharding.is_primary():
       per_seed[str(seed)] = results
       with open(os.path.join(workdir, f"seed_{seed}", "results.json"), "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)

@@ -14,6 +14,7 @@ import jax
 import ml_collections
 
 import coprune_jax as cj
+from coprune_jax import sharding
 from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import run
@@ -60,6 +61,8 @@ def _read_cell(path: str, rules) -> Optional[dict]:
 
 
 def _write_atomically(path: str, payload: dict) -> None:
+  if not sharding.is_primary():
+    return
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path + ".tmp", "w") as f:
     json.dump(payload, f, indent=1, sort_keys=True)
@@ -145,5 +148,6 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
       if method in table.methods:  # one cell per seed, whatever the setting
         run_cell(table_report.KEEP_RATIO_FREE_SETTING, method, [],
                  experiment.keep_ratios)
-  table_report.write_table(cells, config, results_dir)
+  if sharding.is_primary():
+    table_report.write_table(cells, config, results_dir)
   return cells
