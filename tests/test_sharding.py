@@ -54,6 +54,7 @@ def test_bad_mesh_input_is_refused_with_a_clear_error(eight_devices):
   assert "'conv9' matches no array" in no_match
 
 
+@pytest.mark.slow  # ~40 s; the two-process test covers the same path
 def test_the_pipeline_runs_on_a_mesh_from_the_command_line(tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
              JAX_PLATFORMS="cpu")
