@@ -254,3 +254,7 @@ def test_bad_structured_input_is_refused():
     cooperative.cooperative_channel_masks(groups, 0.5, "taylor")
   with pytest.raises(ValueError, match="no channel groups"):
     architectures.architecture("vgg")
+  with pytest.raises(ValueError, match="params/fc3/kernel"):
+    groups_lib.sequential_groups({"params": params}, ["fc1", "fc3"])
+  with pytest.raises(ValueError, match="ResNet18"):
+    groups_lib.resnet18_groups({"params": params})

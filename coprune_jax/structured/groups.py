@@ -68,6 +68,9 @@ def sequential_groups(variables: PyTree, layers: list[str]) -> list[ChannelGroup
   CIFAR-Net, MLP): each layer's output channels, read by the next layer;
   the last layer (the classifier) is not pruned."""
   shapes = {n: np.shape(x) for n, x in tree_paths.named_leaves(variables)}
+  missing = [n for n in layers if f"params/{n}/kernel" not in shapes]
+  if missing:
+    raise ValueError(f"the variables have no 'params/{missing[0]}/kernel'")
   groups = []
   for name, reader in zip(layers[:-1], layers[1:]):
     size = shapes[f"params/{name}/kernel"][-1]
@@ -92,6 +95,9 @@ def resnet18_groups(variables: PyTree) -> list[ChannelGroup]:
   block's conv2/bn2, read by the next blocks, shortcuts and the classifier."""
   names = {n for n, _ in tree_paths.named_leaves(variables)}
   shapes = {n: np.shape(x) for n, x in tree_paths.named_leaves(variables)}
+  if "params/stem_conv/kernel" not in names:
+    raise ValueError("not the variables of models.ResNet18: no "
+                     "'params/stem_conv/kernel'")
   stats = any(n.startswith("batch_stats/") for n in names)
   groups = []
   for stage in range(1, 5):
