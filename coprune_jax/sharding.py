@@ -153,6 +153,12 @@ class Placement:
   _steps: dict = dataclasses.field(default_factory=dict, repr=False)
 
   def state(self, state: PyTree) -> PyTree:
+    if jax.process_count() > 1:
+      # A host's own arrays (e.g. restored from a checkpoint) go through
+      # numpy: every process holds the same values.
+      state = jax.tree.map(
+          lambda x: np.asarray(x) if getattr(x, "is_fully_addressable",
+                                             False) else x, state)
     return jax.device_put(state, state_shardings(state, self.mesh,
                                                  self.shard_rules))
 

@@ -47,6 +47,12 @@ def test_topk_of_a_sharded_parameter_is_the_layers_topk(eight_devices):
   assert eight_devices["topk_exact"] == [True, True]
 
 
+def test_evaluation_split_over_the_mesh_counts_every_example_once(
+    eight_devices):
+  local, placed = eight_devices["evaluation"]
+  assert placed == local and 0 < local < 1
+
+
 def test_bad_mesh_input_is_refused_with_a_clear_error(eight_devices):
   batch, no_axis, no_match = eight_devices["errors"]
   assert "12 examples does not split over 8 devices" in batch

@@ -57,10 +57,13 @@ class PhaseContext:
       self.on_epoch_end(record)
 
 
-def make_evaluator(classifier: Classifier, batch_size: int = 500):
+def make_evaluator(classifier: Classifier, batch_size: int = 500,
+                   placement: Optional[sharding.Placement] = None):
   """accuracy(weights, split, masks=None) on every example of the split.
 
-  weights: (params, model_state).
+  weights: (params, model_state). With a placement, every batch is split
+  over its mesh (padded to a multiple of the devices with label -1, which
+  no prediction matches); without, each host evaluates on its own device.
   """
   @jax.jit
   def correct(params, model_state, masks, x, y):
@@ -70,13 +73,26 @@ def make_evaluator(classifier: Classifier, batch_size: int = 500):
     return jnp.sum(jnp.argmax(logits, -1) == y)
 
   def accuracy(weights, split: pipeline.Split, masks=None) -> float:
-    # Each host evaluates whole arrays on its own devices.
-    weights, masks = sharding.local_copy((weights, masks))
-    total = sum(int(correct(*weights, masks, x, y))
-                for x, y in pipeline.batches(split, batch_size, None, False))
+    batches = pipeline.batches(split, batch_size, None, False)
+    if placement is None:
+      weights, masks = sharding.local_copy((weights, masks))
+    else:
+      weights, masks = placement.state((weights, masks))
+      batches = (placement.batch(_padded(batch, placement.mesh.size))
+                 for batch in batches)
+    total = sum(int(correct(*weights, masks, x, y)) for x, y in batches)
     return total / len(split)
 
   return accuracy
+
+
+def _padded(batch, multiple: int):
+  x, y = batch
+  missing = -len(y) % multiple
+  if not missing:
+    return batch
+  return (jnp.concatenate([x, jnp.zeros((missing,) + x.shape[1:], x.dtype)]),
+          jnp.concatenate([y, jnp.full((missing,), -1, y.dtype)]))
 
 
 def _copy(tree):
@@ -92,7 +108,7 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
   """
   adam = optax.adam(learning_rate)
   batch_size = min(batch_size, len(train))
-  evaluate = make_evaluator(ctx.classifier)
+  evaluate = make_evaluator(ctx.classifier, placement=ctx.placement)
 
   def step(trained, batch):
     params, model_state, opt_state = trained
@@ -171,7 +187,7 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
   all stages and the stage it came from; `trainer.target(best)` is its
   pruned model.
   """
-  evaluate = make_evaluator(ctx.classifier)
+  evaluate = make_evaluator(ctx.classifier, placement=ctx.placement)
   if ctx.placement is not None:
     trainer = dataclasses.replace(trainer, placement=ctx.placement)
   state = trainer.init_state()

@@ -143,7 +143,7 @@ def prune_and_evaluate(method: str, start: methods.Start,
       data.target_val, prune.patience, prune.factor, prune.min_learning_rate,
       prune.max_epochs_per_stage)
   weights, masks = trainer.target(best)
-  evaluate = phases.make_evaluator(classifier)
+  evaluate = phases.make_evaluator(classifier, placement=ctx.placement)
   facts = methods.pruned_model_facts(method, start, weights[0], masks)
   if export_path is not None:
     sizes = export_model(export_path, weights, masks)
@@ -192,7 +192,8 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
                             MetricsLog(os.path.join(workdir, "metrics.jsonl")),
                             progress and sharding.is_primary(), on_epoch_end,
                             config.checkpoint_every_seconds, placement)
-  evaluate = phases.make_evaluator(experiment.classifier)
+  evaluate = phases.make_evaluator(experiment.classifier,
+                                   placement=ctx.placement)
   source_weights = pretrain(experiment, ctx)
   if until == "pretrain":
     return None

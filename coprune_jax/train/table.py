@@ -69,9 +69,10 @@ def _write_atomically(path: str, payload: dict) -> None:
   os.replace(path + ".tmp", path)
 
 
-def _dense_outcome(experiment: run.Experiment, target_weights) -> dict:
+def _dense_outcome(experiment: run.Experiment, target_weights,
+                   placement=None) -> dict:
   """The fine-tuned target before pruning: every method's starting point."""
-  evaluate = phases.make_evaluator(experiment.classifier)
+  evaluate = phases.make_evaluator(experiment.classifier, placement=placement)
   data = experiment.data
   count = sum(x.size for x in jax.tree.leaves(target_weights[0]))
   return {"on_target_val": evaluate(target_weights, data.target_val),
@@ -120,7 +121,8 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
         return
       if cell is None:
         if method == table_report.DENSE:
-          outcome = _dense_outcome(experiment, start_weights()[1])
+          outcome = _dense_outcome(experiment, start_weights()[1],
+                                   ctx.placement)
         else:
           start = run.method_start(experiment, seed, *start_weights(),
                                    keep_ratios)
