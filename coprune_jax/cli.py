@@ -87,15 +87,10 @@ def _placement(args):
     jax.distributed.initialize(coordinator_address=args.coordinator,
                                num_processes=args.num_processes,
                                process_id=args.process_id)
-  if args.devices is None:
-    if args.shard:
-      raise ConfigError("--shard needs --devices")
-    return None
   try:
-    mesh = sharding.data_mesh(args.devices)
+    return sharding.make_placement(args.devices, args.shard)
   except ValueError as e:
-    raise ConfigError(f"--devices: {e}") from e
-  return sharding.Placement(mesh, tuple(args.shard))
+    raise ConfigError(str(e)) from e
 
 
 def _fail(message: str) -> int:

@@ -139,6 +139,16 @@ def sharded_step(step: Callable, state_sharding: PyTree, mesh: Mesh,
       donate_argnums=0 if donate else ())
 
 
+def make_placement(devices: Optional[int],
+                   shard_rules: Sequence[str] = ()) -> Optional["Placement"]:
+  """The placement of `--devices N --shard RULE ...`, or None without N."""
+  if devices is None:
+    if shard_rules:
+      raise ValueError("sharding rules need a device count (--devices)")
+    return None
+  return Placement(data_mesh(devices), tuple(shard_rules))
+
+
 @dataclasses.dataclass
 class Placement:
   """Where a training loop's state and batches live: one mesh, its rules.

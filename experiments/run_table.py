@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+from coprune_jax import sharding
 from coprune_jax.train import config_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +54,11 @@ def _parser():
                       help="offline data folder (default: $COPRUNE_DATA_DIR, or "
                       "the config's data_root)")
   parser.add_argument("--no-progress", action="store_true")
+  parser.add_argument("--devices", type=int, default=None, metavar="N",
+                      help="split every batch over N devices (see coprune "
+                      "run --help)")
+  parser.add_argument("--shard", action="append", default=[], metavar="REGEX",
+                      help="with --devices: also shard matching arrays")
   return parser
 
 
@@ -71,9 +77,13 @@ def main(argv=None) -> int:
     results_dir = args.results_dir or (
         os.path.join(args.workdir, "results") if args.quick
         else os.path.join(HERE, "results"))
+    try:
+      placement = sharding.make_placement(args.devices, args.shard)
+    except ValueError as e:
+      raise config_files.ConfigError(str(e)) from e
     cells = table.run_table(config, args.workdir, results_dir, args.resume,
                             not args.no_progress,
-                            report_only=args.report_only)
+                            report_only=args.report_only, placement=placement)
     if not cells:
       raise config_files.ConfigError(f"no finished cells in {args.workdir}")
   except (config_files.ConfigError, FileNotFoundError) as e:

@@ -62,6 +62,30 @@ def cooperative_steps_on(mesh):
   return state
 
 
+def dns_steps_on(mesh):
+  """A baseline's training step: DNS (mask surgery + straight-through)."""
+  from coprune_jax import masked_training  # pylint: disable=g-import-not-at-top
+  from coprune_jax.baselines import dns  # pylint: disable=g-import-not-at-top
+  params = CifarNet(num_classes=10).init(
+      jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+  ratios = cj.keep_ratio_tree(params, protocol.CIFAR_NET_KEEP_RATIOS_10_4)
+  state = masked_training.init_masked_state(
+      params, cj.magnitude_masks(params, ratios))
+  step = masked_training.make_masked_step(
+      apply_fn, straight_through_gradient=True,
+      mask_update=lambda p, m, i, key: dns.dns_masks(p, m, ratios, key, i))
+  if mesh is not None:
+    placement = sharding.Placement(mesh, SHARD_RULES)
+    state = placement.state(state)
+    step = placement.step(step, state, 1)
+  for i in range(NUM_STEPS):
+    batch = batches(i)[1]
+    if mesh is not None:
+      batch = placement.batch(batch)
+    state, _ = step(state, batch)
+  return state
+
+
 def compare(state, reference):
   """Largest float difference per leaf (relative to the leaf's largest
   magnitude), differing mask entries and exact-equality of everything else."""
@@ -172,6 +196,7 @@ def main():
   print(json.dumps({
       "devices": jax.device_count(),
       "cooperative": compare(state, reference),
+      "dns": compare(dns_steps_on(sharding.data_mesh()), dns_steps_on(None)),
       "sharded_mask_spec": mesh_state_spec,
       "replicated_mask_spec": str(
           state.target_masks["conv1"]["kernel"].sharding.spec),

@@ -38,6 +38,13 @@ def test_cooperative_steps_on_8_devices_equal_one_device(eight_devices):
     assert mesh_kept == one_device_kept
 
 
+def test_a_baselines_masked_step_on_8_devices_equals_one_device(eight_devices):
+  report = eight_devices["dns"]  # DNS: mask surgery every step
+  assert report["mask_mismatches"] == 0, report
+  assert report["unequal"] == []
+  assert report["max_relative_difference"] < 1e-4, report
+
+
 def test_masks_are_sharded_like_their_params(eight_devices):
   assert eight_devices["sharded_mask_spec"] == "P(None, None, None, 'data')"
   assert eight_devices["replicated_mask_spec"] == "P()"
@@ -149,3 +156,16 @@ def test_a_one_device_mesh_runs_the_step_unchanged():
                                 reference.target_masks["w"])
   with pytest.raises(ValueError, match="num_devices"):
     sharding.data_mesh(len(jax.devices()) + 1)
+
+
+def test_bad_device_flags_end_with_a_clear_error(tmp_path, capsys):
+  from coprune_jax import cli
+  from experiments import run_table
+  from tests.test_pipeline import OFFLINE_CONFIG
+  assert cli.main(["run", OFFLINE_CONFIG, "--workdir", str(tmp_path / "a"),
+                   "--shard", "fc1"]) == 2
+  assert "need a device count" in capsys.readouterr().err
+  assert run_table.main(["--quick", "--workdir", str(tmp_path / "b"),
+                         "--devices", "99"]) == 2
+  assert "num_devices must be in" in capsys.readouterr().err
+  assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

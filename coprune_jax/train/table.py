@@ -84,13 +84,16 @@ def _dense_outcome(experiment: run.Experiment, target_weights,
 
 def run_table(config: ml_collections.ConfigDict, workdir: str,
               results_dir: str, resume: bool = False, progress: bool = True,
-              on_epoch_end=None, report_only: bool = False) -> list[dict]:
+              on_epoch_end=None, report_only: bool = False,
+              placement=None) -> list[dict]:
   """Runs every missing cell, then writes the table; returns all cells.
 
   With `report_only`, runs nothing and writes the table of the finished
-  cells (e.g. while another process is still filling the table).
+  cells (e.g. while another process is still filling the table). With a
+  `placement` (`sharding.Placement`), every training step runs on its mesh.
   """
   check_table_config(config)
+  run.check_placement(config, placement)
   experiment = run.Experiment(config)
   if report_only:
     if not os.path.isfile(os.path.join(workdir, "config.json")):
@@ -104,8 +107,9 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
   for seed in config.seeds:
     ctx = phases.PhaseContext(
         experiment.classifier, seed, os.path.join(workdir, f"seed_{seed}"),
-        MetricsLog(os.path.join(workdir, "metrics.jsonl")), progress,
-        on_epoch_end, config.checkpoint_every_seconds)
+        MetricsLog(os.path.join(workdir, "metrics.jsonl")),
+        progress and sharding.is_primary(), on_epoch_end,
+        config.checkpoint_every_seconds, placement)
     weights = []  # [source, target], trained on the first missing cell
 
     def start_weights():
