@@ -44,11 +44,18 @@ def barrier(name: str) -> None:
 
 
 def local_copy(tree: PyTree) -> PyTree:
-  """The whole arrays on this host (a collective with several processes:
-  every process must call it); the tree itself with one process."""
+  """Every array whole on this host: arrays spread over several processes
+  are gathered (a collective: every process must call this), the others
+  are returned as they are."""
   if jax.process_count() == 1:
     return tree
-  return multihost_utils.process_allgather(tree, tiled=True)
+
+  def gather(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return multihost_utils.process_allgather(x, tiled=True)
+    return x
+
+  return jax.tree.map(gather, tree)
 
 
 def data_mesh(num_devices: Optional[int] = None, devices=None) -> Mesh:
