@@ -84,13 +84,18 @@ def share_weights(params: PyTree, masks: PyTree, bits: int,
   return tree_paths.map_with_names(share, masks, params)
 
 
+def shared_layers(shared: PyTree) -> list:
+  """The `SharedLayer` or None of every parameter, in pytree order."""
+  return jax.tree.leaves(shared, is_leaf=_is_layer)
+
+
 def _is_layer(x) -> bool:
   return x is None or isinstance(x, SharedLayer)
 
 
 def shared_params(params: PyTree, shared: PyTree, masks: PyTree) -> PyTree:
   """`params` with every shared parameter rebuilt as centroids[index] * M."""
-  leaves = jax.tree.leaves(shared, is_leaf=_is_layer)
+  leaves = shared_layers(shared)
   mask_leaves = jax.tree.leaves(masks, is_leaf=lambda x: x is None)
   rebuilt = [None if layer is None
              else layer.centroids[layer.indices] * mask.astype(

@@ -20,9 +20,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from coprune_jax import tree_paths
 from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.structured import architectures
 from coprune_jax.structured import budget
@@ -47,12 +45,6 @@ def median_seconds(fn, repeats, warmup=2):
   return statistics.median(times)
 
 
-def kernel_flops(module, variables, inputs) -> float:
-  positions = budget.output_positions(module, variables, inputs)
-  named = dict(tree_paths.named_leaves(variables))
-  return sum(np.size(named[path]) * count for path, count in positions.items())
-
-
 def main():
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,7 +64,7 @@ def main():
     positions = budget.output_positions(model, variables, one_image)
     cost = budget.CostModel(variables, groups, "flops", positions)
     scores = criteria.l1_scores(variables, groups)
-    dense_flops = kernel_flops(model, variables, one_image)
+    dense_flops = budget.kernel_macs(model, variables, one_image)
     for flop_budget, multiple_of in BUDGETS:
       try:
         keep = budget.keep_within_budget(scores, cost, flop_budget,
@@ -83,7 +75,8 @@ def main():
       small_variables = surgery.shrink(variables, groups, keep)
       small = model.clone(**arch.widths({n: int(k.sum())
                                          for n, k in keep.items()}))
-      reduction = dense_flops / kernel_flops(small, small_variables, one_image)
+      small_flops = budget.kernel_macs(small, small_variables, one_image)
+      reduction = dense_flops / small_flops
       for batch in (1, 128):
         repeats = (5 if args.quick else 20) if batch == 128 or name == "resnet18" \
             else (20 if args.quick else 200)
@@ -94,7 +87,7 @@ def main():
                                 repeats)
         speedup = dense / shrunk
         print(f"| {name} | {flop_budget:.0%} | {multiple_of} | "
-              f"{kernel_flops(small, small_variables, one_image) / 1e6:.2f}M "
+              f"{small_flops / 1e6:.2f}M "
               f"of {dense_flops / 1e6:.2f}M | "
               f"{surgery.parameter_count(small_variables):,} of "
               f"{surgery.parameter_count(variables):,} | {batch} | "

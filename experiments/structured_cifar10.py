@@ -79,12 +79,6 @@ def apoz(model, variables, groups, train):
       criteria.capture_activations(model, variables, x, groups), groups)
 
 
-def kernel_macs(model, variables):
-  positions = budget.output_positions(model, variables, jnp.zeros((1, 32, 32, 3)))
-  named = dict(cj.named_leaves(variables))
-  return sum(np.size(named[p]) * n for p, n in positions.items())
-
-
 def main(argv=None):
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -116,10 +110,10 @@ def main(argv=None):
   variables = {"params": dense[0]}
   arch = architectures.architecture("cifar_net")
   groups = arch.groups(variables)
-  positions = budget.output_positions(model, variables,
-                                      jnp.zeros((1, 32, 32, 3)))
+  one_image = jnp.zeros((1, 32, 32, 3))
+  positions = budget.output_positions(model, variables, one_image)
   cost = budget.CostModel(variables, groups, "flops", positions)
-  full_macs = kernel_macs(model, variables)
+  full_macs = budget.kernel_macs(model, variables, one_image)
   full_params = surgery.parameter_count(variables)
   rows = [{"criterion": "dense", "budget": 1.0, "macs": full_macs,
            "params": full_params, "val": evaluate(dense, val),
@@ -147,7 +141,8 @@ def main(argv=None):
                                  train, val, args.finetune_epochs, 128, 1e-3)
       rows.append({"criterion": name, "budget": flop_budget,
                    "widths": small.widths,
-                   "macs": kernel_macs(small, small_variables),
+                   "macs": budget.kernel_macs(small, small_variables,
+                                              one_image),
                    "params": surgery.parameter_count(small_variables),
                    "test_before_finetune": before,
                    "val": small_evaluate(tuned, val),

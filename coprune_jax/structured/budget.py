@@ -11,32 +11,33 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
+from coprune_jax import topk
 from coprune_jax import tree_paths
+from coprune_jax.structured import criteria
 from coprune_jax.structured.groups import ChannelGroup
 
 PyTree = Any
 MEASURES = ("params", "flops")
 
 
-def _top(score: np.ndarray, count: int) -> np.ndarray:
-  order = np.argsort(-score, kind="stable")  # ties: lower index first
-  keep = np.zeros(score.shape, bool)
-  keep[order[:count]] = True
-  return keep
-
-
-def keep_per_group(scores: dict, fraction) -> dict:
-  """{group: bool mask} keeping max(1, round(size * fraction)) top channels;
-  `fraction` is one number or {group name: fraction}."""
-  keep = {}
-  for name, score in scores.items():
-    share = fraction[name] if isinstance(fraction, dict) else fraction
+def group_fractions(names, fraction) -> dict:
+  """{group name: keep fraction} from one number or a dict, checked."""
+  fractions = {n: fraction[n] if isinstance(fraction, dict) else fraction
+               for n in names}
+  for name, share in fractions.items():
     if not 0 < share <= 1:
       raise ValueError(f"group '{name}': keep fraction must be in (0, 1], "
                        f"got {share}")
-    score = np.asarray(score)
-    keep[name] = _top(score, max(1, int(np.floor(score.size * share + 0.5))))
-  return keep
+  return fractions
+
+
+def keep_per_group(scores: dict, fraction) -> dict:
+  """{group: bool mask} keeping max(1, round(size * fraction)) top channels
+  (`topk_mask`: ties to the lower index); `fraction` is one number or
+  {group name: fraction}."""
+  fractions = group_fractions(scores, fraction)
+  return {name: np.asarray(topk.topk_mask(score, fractions[name]))
+          for name, score in scores.items()}
 
 
 def output_positions(module, variables: PyTree, inputs) -> dict:
@@ -45,15 +46,20 @@ def output_positions(module, variables: PyTree, inputs) -> dict:
   _, state = jax.eval_shape(
       lambda v, x: module.apply(v, x, capture_intermediates=True,
                                 mutable=["intermediates"]), variables, inputs)
-  outputs = {name[:-len("/__call__/0")]: value.shape
-             for name, value in tree_paths.named_leaves(state["intermediates"])
-             if name.endswith("/__call__/0")}
+  outputs = criteria.module_outputs(state["intermediates"])
   positions = {}
   for name, _ in tree_paths.named_leaves(variables["params"]):
     if name.endswith("/kernel"):
-      shape = outputs[name[:-len("/kernel")]]
+      shape = outputs[name[:-len("/kernel")]].shape
       positions[f"params/{name}"] = int(np.prod(shape[1:-1]))
   return positions
+
+
+def kernel_macs(module, variables: PyTree, inputs) -> int:
+  """Multiply-adds of all kernels for one example of `inputs`' shape."""
+  named = dict(tree_paths.named_leaves(variables))
+  return sum(np.size(named[path]) * count for path, count in
+             output_positions(module, variables, inputs).items())
 
 
 class CostModel:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 
 from coprune_jax import topk
+from coprune_jax.structured import budget
 from coprune_jax.structured import criteria
 from coprune_jax.structured.groups import ChannelGroup
 from coprune_jax.structured.surgery import channel_param_masks
@@ -34,12 +35,7 @@ def cooperative_channel_masks(groups: list[ChannelGroup], fraction,
                      f"(Taylor and APoZ need gradients or activations), got "
                      f"{criterion!r}")
   score = criteria.CRITERIA[criterion]
-  fractions = {g.name: fraction[g.name] if isinstance(fraction, dict)
-               else fraction for g in groups}
-  for name, share in fractions.items():
-    if not 0 < share <= 1:
-      raise ValueError(f"group '{name}': keep fraction must be in (0, 1], "
-                       f"got {share}")
+  fractions = budget.group_fractions([g.name for g in groups], fraction)
 
   def mask_fn(source_params, target_params, alpha):
     source_keep, target_keep = channel_keep(

@@ -102,15 +102,20 @@ def apoz_scores(activations: dict, groups: list[ChannelGroup]) -> dict:
           for g in groups}
 
 
+def module_outputs(intermediates: PyTree) -> dict:
+  """{module path: its output} from Flax's `capture_intermediates` state."""
+  suffix = "/__call__/0"
+  return {name[:-len(suffix)]: value
+          for name, value in tree_paths.named_leaves(intermediates)
+          if name.endswith(suffix)}
+
+
 def capture_activations(module, variables: PyTree, inputs: jax.Array,
                         groups: list[ChannelGroup]) -> dict:
   """The outputs of the groups' activation modules on `inputs` (eval mode)."""
   _, state = module.apply(variables, inputs, capture_intermediates=True,
                           mutable=["intermediates"])
-  found = {}
-  for name, value in tree_paths.named_leaves(state["intermediates"]):
-    if name.endswith("/__call__/0"):
-      found[name[:-len("/__call__/0")]] = value
+  found = module_outputs(state["intermediates"])
   missing = [g.activation for g in groups if g.activation not in found]
   if missing:
     raise ValueError(f"module '{missing[0]}' produced no output")

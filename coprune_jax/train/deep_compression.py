@@ -37,8 +37,7 @@ def stage_sizes(params: PyTree, masks: PyTree, shared: PyTree,
                 bits: int) -> dict:
   """Bytes of each stage (see the module docstring) for one model."""
   dense = pruned = clustered = coded = bound = 0.0
-  layers = jax.tree.leaves(shared, is_leaf=lambda x: x is None or isinstance(
-      x, weight_sharing.SharedLayer))
+  layers = weight_sharing.shared_layers(shared)
   mask_leaves = [m for _, m in tree_paths.named_leaves(masks, keep_none=True)]
   for (_, weight), mask, layer in zip(tree_paths.named_leaves(params),
                                       mask_leaves, layers):

@@ -4,7 +4,7 @@ import json
 import os
 from typing import Iterable
 
-import jax
+from coprune_jax import sharding
 
 
 def _plain(value):
@@ -24,7 +24,7 @@ class MetricsLog:
     self.path = path
 
   def write(self, **record) -> None:
-    if jax.process_index() != 0:  # one writer in a multi-host run
+    if not sharding.is_primary():  # one writer in a multi-host run
       return
     with open(self.path, "a") as f:
       f.write(json.dumps(_plain(record), sort_keys=True) + "\n")
