@@ -10,7 +10,9 @@
 
 Both are pure functions of parameter pytrees; `quantize_params` applies one
 to every weight kernel (or to the leaves a mask or keep-ratio tree selects)
-inside a loss function, so training code differentiates through it.
+inside a loss function, so training code differentiates through it. Given a
+pruned model's masks, pruned weights stay exactly zero and do not count in
+the scale (binary) or the step (uniform): quantization after pruning.
 """
 
 from typing import Any, Callable, Optional
@@ -23,12 +25,14 @@ from coprune_jax import tree_paths
 PyTree = Any
 
 
-def _straight_through(quantize: Callable[[jax.Array], jax.Array]):
-  """`quantize` in the forward pass, the identity's gradient backward."""
+def _straight_through(quantize: Callable[..., jax.Array]):
+  """`quantize` in the forward pass; backward, the identity's gradient (the
+  mask's, for a masked weight: pruned weights get none)."""
 
-  def forward(weight):
+  def forward(weight, mask):
+    kept = weight if mask is None else weight * mask
     # Adding a stopped-gradient difference is jax's idiom for the STE.
-    return weight + jax.lax.stop_gradient(quantize(weight) - weight)
+    return kept + jax.lax.stop_gradient(quantize(weight, mask) - kept)
 
   return forward
 
@@ -52,18 +56,30 @@ def uniform_quantize(weight: jax.Array, bits: int) -> jax.Array:
   return jnp.clip(jnp.round(weight / step), -levels, levels) * step
 
 
-def binarize(weight: jax.Array, scaled: bool = False) -> jax.Array:
-  """sign(W) with sign(0) = +1, times mean |W| if `scaled` (no STE)."""
+def binarize(weight: jax.Array, scaled: bool = False,
+             mask: Optional[jax.Array] = None) -> jax.Array:
+  """sign(W) with sign(0) = +1, times mean |W| if `scaled` (no STE).
+
+  With a `mask`, pruned entries are 0 and the mean runs over kept entries.
+  """
   signs = jnp.where(weight >= 0, 1.0, -1.0).astype(weight.dtype)
-  return signs * jnp.mean(jnp.abs(weight)) if scaled else signs
+  if mask is None:
+    return signs * jnp.mean(jnp.abs(weight)) if scaled else signs
+  kept = mask.astype(weight.dtype)
+  signs = signs * kept
+  if not scaled:
+    return signs
+  scale = jnp.sum(jnp.abs(weight) * kept) / jnp.maximum(jnp.sum(kept), 1.0)
+  return signs * scale
 
 
 def _quantizer(method: str, bits: Optional[int], scaled: bool):
+  """`quantize(weight, mask or None)`; masked weights are zeroed first."""
   if method == "uniform":
     uniform_levels(bits)  # validates early, outside jit
-    return lambda w: uniform_quantize(w, bits)
+    return lambda w, m: uniform_quantize(w if m is None else w * m, bits)
   if method == "binary":
-    return lambda w: binarize(w, scaled)
+    return lambda w, m: binarize(w, scaled, m)
   raise ValueError(f"method must be 'uniform' or 'binary', got {method!r}")
 
 
@@ -81,7 +97,8 @@ def _selection(params: PyTree, select: Optional[PyTree]) -> PyTree:
 def quantize_params(params: PyTree, method: str = "uniform",
                     bits: Optional[int] = 8, scaled: bool = False,
                     select: Optional[PyTree] = None,
-                    straight_through: bool = True) -> PyTree:
+                    straight_through: bool = True,
+                    masks: Optional[PyTree] = None) -> PyTree:
   """Quantized copy of `params` for a forward pass.
 
   Args:
@@ -93,13 +110,21 @@ def quantize_params(params: PyTree, method: str = "uniform",
       (floating, ndim >= 2).
     straight_through: backward pass as if unquantized (training); without
       it, jax differentiates the rounding itself (zero almost everywhere).
+    masks: a pruned model's masks (None leaves: unpruned); the masked
+      leaves are quantized with their pruned weights held at zero. Also
+      the default `select`.
   """
   quantize = _quantizer(method, bits, scaled)
   if straight_through:
     quantize = _straight_through(quantize)
+  if masks is None:
+    masks = jax.tree.map(lambda _: None, params)
+  else:
+    tree_paths.check_same_layout(masks, params, "masks", "params")
+    select = masks if select is None else select
   return tree_paths.map_with_names(
-      lambda _, chosen, w: w if chosen is None else quantize(w),
-      _selection(params, select), params)
+      lambda _, chosen, m, w: w if chosen is None else quantize(w, m),
+      _selection(params, select), masks, params)
 
 
 def clip_shadow_weights(params: PyTree, select: Optional[PyTree] = None,

@@ -71,6 +71,13 @@ def encode_csr(weight: np.ndarray, mask: np.ndarray) -> dict:
           "values": _as_matrix(weight)[matrix_mask]}
 
 
+def csr_position_bytes(mask: np.ndarray) -> int:
+  """Bytes of the CSR row pointers and column indices of a mask."""
+  mask = np.asarray(mask, bool)
+  csr = encode_csr(np.zeros(mask.shape, np.uint8), mask)
+  return csr["row_pointers"].nbytes + csr["columns"].nbytes
+
+
 def decode_csr(parts: dict, shape: tuple) -> np.ndarray:
   rows, columns = _matrix_shape(shape)
   weight = np.zeros((rows, columns), parts["values"].dtype)

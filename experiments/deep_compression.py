@@ -12,70 +12,37 @@ with the entropy bound, and writes them as JSON beside the model file.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 
-import jax
-
-import coprune_jax as cj
 from coprune_jax import weight_sharing
-from coprune_jax.train import config_files
 from coprune_jax.train import deep_compression
-from coprune_jax.train import phases
-from coprune_jax.train import run
+from coprune_jax.train import exported_model
 
 
 def _parser():
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("config", help="the config the model was trained with")
-  parser.add_argument("--model-file", required=True,
-                      help="a pruned model exported by a run or a table")
-  parser.add_argument("--seed", type=int, default=0,
-                      help="the seed of the run that exported it (data split)")
+  exported_model.add_arguments(parser)
   parser.add_argument("--bits", type=int, default=4,
                       help="cluster index bits: 2^bits shared weights per layer")
   parser.add_argument("--epochs", type=int, default=10,
                       help="centroid fine-tuning epochs")
   parser.add_argument("--learning-rate", type=float, default=1e-4)
-  parser.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="KEY=VALUE", help="override a config entry")
-  parser.add_argument("--data-root", default=None,
-                      help="offline data folder (default: $COPRUNE_DATA_DIR, "
-                      "or the config's data_root)")
   return parser
 
 
 def main(argv=None) -> int:
   args = _parser().parse_args(argv)
   try:
-    if not os.path.isfile(args.model_file):
-      raise FileNotFoundError(f"no model file {args.model_file}")
-    config = config_files.load_config(args.config)
-    config_files.apply_overrides(config, args.overrides)
-    data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
-    if data_root:
-      config.data_root = data_root
-    experiment = run.Experiment(config)
-    params, model_state = experiment.init_weights(args.seed)
-    loaded, loaded_masks = cj.load_pruned(
-        args.model_file, like={"params": params, "model_state": model_state},
-        with_masks=True)
-  except (config_files.ConfigError, FileNotFoundError, ValueError) as e:
+    config, experiment, weights, masks = exported_model.load(args)
+  except exported_model.ERRORS as e:
     print(f"deep_compression: error: {e}", file=sys.stderr)
     return 2
-  weights = (loaded["params"], loaded["model_state"])
-  masks, data = loaded_masks["params"], experiment.data
-  evaluate = phases.make_evaluator(experiment.classifier)
+  data = experiment.data
   shared = weight_sharing.share_weights(weights[0], masks, args.bits)
-
-  def accuracies(params):
-    return {"val": evaluate((params, weights[1]), data.target_val),
-            "test": evaluate((params, weights[1]), data.target_test)}
-
+  accuracies = exported_model.target_accuracies(experiment, weights[1])
   stages = {"pruned": accuracies(weights[0]),
             "shared": accuracies(weight_sharing.shared_params(
                 weights[0], shared, masks))}
@@ -86,12 +53,9 @@ def main(argv=None) -> int:
   stages["centroids fine-tuned"] = accuracies(
       weight_sharing.shared_params(weights[0], tuned, masks))
   sizes = deep_compression.stage_sizes(weights[0], masks, tuned, args.bits)
-  dense_bytes = 4 * sum(x.size for x in jax.tree.leaves(weights))
-  result = {
-      "date": datetime.date.today().isoformat(), "machine": platform.node(),
-      "device": jax.devices()[0].device_kind, "model_file": args.model_file,
-      "file_bytes": os.path.getsize(args.model_file), "bits": args.bits,
-      "dense_float32_bytes": dense_bytes, "accuracy": stages, "bytes": sizes}
+  result = exported_model.result_header(args, weights)
+  result.update(bits=args.bits, accuracy=stages, bytes=sizes)
+  dense_bytes = result["dense_float32_bytes"]
   out = os.path.splitext(args.model_file)[0] + f"_deep_compression_{args.bits}bit.json"
   with open(out, "w") as f:
     json.dump(result, f, indent=1)

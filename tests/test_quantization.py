@@ -88,3 +88,23 @@ def test_bad_settings_are_refused():
     quantization.quantize_params(params, "ternary")
   with pytest.raises(ValueError, match="select has parameter .conv1."):
     quantization.quantize_params(params, select={"conv1": None})
+
+
+@pytest.mark.parametrize("method, bits", [("uniform", 2), ("binary", None)])
+def test_masked_quantization_keeps_pruned_weights_at_zero(method, bits):
+  params = {"fc": jnp.array([[0.5, -0.3], [2.0, 0.1]]), "b": jnp.ones(2)}
+  masks = {"fc": jnp.array([[True, True], [False, True]]), "b": None}
+  quantized = quantization.quantize_params(params, method, bits, scaled=True,
+                                           masks=masks)
+  np.testing.assert_array_equal(quantized["b"], params["b"])
+  assert quantized["fc"][1, 0] == 0.0
+  if method == "binary":
+    # Scale: mean |W| over the three kept weights, not the four entries.
+    np.testing.assert_allclose(quantized["fc"], [[0.9 / 3, -0.9 / 3],
+                                                 [0.0, 0.9 / 3]], rtol=1e-6)
+  else:
+    # The pruned 2.0 does not set the step: max kept |W| = 0.5 does.
+    np.testing.assert_allclose(quantized["fc"], [[0.5, -0.5], [0.0, 0.0]])
+  grads = jax.grad(lambda p: jnp.sum(quantization.quantize_params(
+      p, method, bits, scaled=True, masks=masks)["fc"] * 3.0))(params)
+  np.testing.assert_array_equal(grads["fc"], 3.0 * masks["fc"])

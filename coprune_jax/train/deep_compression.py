@@ -14,21 +14,16 @@ Parameters without a mask count as dense float32 in every stage.
 """
 
 import math
-import time
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
-import coprune_jax as cj
 from coprune_jax import huffman
 from coprune_jax import sparse_file
 from coprune_jax import tree_paths
 from coprune_jax import weight_sharing
 from coprune_jax.data import input_pipeline as pipeline
-from coprune_jax.train import phases
+from coprune_jax.train import reparameterized
 
 PyTree = Any
 
@@ -46,8 +41,7 @@ def stage_sizes(params: PyTree, masks: PyTree, shared: PyTree,
       continue
     mask = np.asarray(mask, bool)
     kept = int(mask.sum())
-    csr = sparse_file.encode_csr(np.asarray(weight), mask)
-    positions = csr["row_pointers"].nbytes + csr["columns"].nbytes
+    positions = sparse_file.csr_position_bytes(mask)
     centroids = 4 * 2 ** bits
     indices = np.asarray(layer.indices)[mask]
     gaps = huffman.position_gaps(mask)
@@ -70,36 +64,13 @@ def finetune_centroids(classifier, weights: tuple, masks: PyTree,
   """Adam on the centroids only (indices and masks fixed), cross-entropy on
   `train`; returns the shared weights best on `val` and its accuracy."""
   params, model_state = weights
-  evaluate = phases.make_evaluator(classifier)
-  adam = optax.adam(learning_rate)
 
   def rebuilt(centroids):
     return weight_sharing.shared_params(
         params, weight_sharing.with_centroids(shared, centroids), masks)
 
-  @jax.jit
-  def step(centroids, opt_state, batch):
-    def loss_fn(c):
-      logits, _ = classifier.train_apply(rebuilt(c), model_state, batch[0])
-      return cj.cross_entropy_loss(logits, batch[1])
-    loss, grads = jax.value_and_grad(loss_fn)(centroids)
-    updates, opt_state = adam.update(grads, opt_state, centroids)
-    return optax.apply_updates(centroids, updates), opt_state, loss
-
-  centroids = weight_sharing.centroid_tree(shared)
-  opt_state = adam.init(centroids)
-  best, best_val = centroids, evaluate((rebuilt(centroids), model_state), val)
-  rng = np.random.default_rng(seed)
-  for epoch in range(epochs):
-    start, losses = time.monotonic(), []
-    for batch in pipeline.batches(train, min(batch_size, len(train)), rng,
-                                  train=True):
-      centroids, opt_state, loss = step(centroids, opt_state, batch)
-      losses.append(float(loss))
-    val_accuracy = evaluate((rebuilt(centroids), model_state), val)
-    if val_accuracy > best_val:
-      best, best_val = jax.tree.map(jnp.copy, centroids), val_accuracy
-    progress(f"centroid epoch {epoch + 1}/{epochs}: loss "
-             f"{np.mean(losses):.4f}, val {val_accuracy:.4f} "
-             f"({time.monotonic() - start:.1f} s)")
+  best, best_val = reparameterized.finetune_through(
+      classifier, model_state, weight_sharing.centroid_tree(shared), rebuilt,
+      train, val, epochs, batch_size, learning_rate, seed,
+      progress=lambda line: progress(f"centroid {line}"))
   return weight_sharing.with_centroids(shared, best), best_val
