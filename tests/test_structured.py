@@ -48,6 +48,9 @@ def test_shrunk_model_computes_what_the_channel_masked_model_computes(name):
     mask[rng.integers(mask.size)] = True
   inputs = jax.random.normal(jax.random.key(2), shape)
   masks = surgery.channel_param_masks(variables["params"], groups, keep)
+  recovered = surgery.kept_channels(masks, groups)
+  for group in groups:
+    np.testing.assert_array_equal(recovered[group.name], keep[group.name])
   masked = {**variables, "params": cj.apply_masks(
       variables["params"], masks, straight_through=False)}
   small_variables = surgery.shrink(variables, groups, keep)
@@ -238,6 +241,10 @@ def test_cooperative_channel_masks_follow_alpha_and_run_in_the_step():
   assert np.isfinite(float(metrics["target_loss"]))
   kept_filters = state.target_masks["conv3"]["kernel"][0, 0, 0]
   assert int(kept_filters.sum()) == 32
+  keep = surgery.kept_channels(state.target_masks, groups)
+  np.testing.assert_array_equal(keep["conv3"], kept_filters)
+  assert all(int(k.sum()) == g.size // 2 for g, k in
+             zip(groups, (keep[g.name] for g in groups)))
 
 
 def test_bad_structured_input_is_refused():

@@ -69,6 +69,22 @@ def channel_param_masks(params: PyTree, groups: list[ChannelGroup],
   return tree_paths.map_with_names(mask_of, params)
 
 
+def kept_channels(masks: PyTree, groups: list[ChannelGroup]) -> dict:
+  """{group: bool array} of the channels `masks` (from
+  `channel_param_masks`, e.g. a trained cooperative state's) keep: those
+  whose filter has any weight left in the group's first producer kernel."""
+  named = dict(tree_paths.named_leaves(masks))
+  keep = {}
+  for group in groups:
+    path = group.kernels[0]
+    mask = named.get(path[len("params/"):])
+    if mask is None:
+      raise ValueError(f"the masks have no '{path}' for group '{group.name}'")
+    filters = np.asarray(mask, bool).reshape(-1, group.size)  # output last
+    keep[group.name] = filters.any(axis=0)
+  return keep
+
+
 def shrink(variables: PyTree, groups: list[ChannelGroup], keep: dict) -> PyTree:
   """`variables` ({"params": ..., "batch_stats": ...}) without the dropped
   channels: every producer and consumer slice cut to the kept channels."""

@@ -10,6 +10,7 @@ target validation data, checkpoints and resumption.
 import dataclasses
 from typing import Any, Callable, Optional
 
+import jax
 import jax.numpy as jnp
 
 import coprune_jax as cj
@@ -73,24 +74,33 @@ class CoPruneTrainer:
   # the stage's cooperative masks from the first step on.
   initial_masks: str = "ones"
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
+  # Another mask function of `make_cooperative_step` (e.g. channel masks);
+  # then `keep_ratios`, `fusion` and `scope` are unused.
+  mask_fn: Optional[Callable] = None
 
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
     self.step = cj.make_cooperative_step(
         self.train_apply, self.keep_ratios, fusion=self.fusion,
-        scope=self.scope, has_model_state=True)
+        scope=self.scope, has_model_state=True, mask_fn=self.mask_fn)
 
   @property
   def num_stages(self) -> int:
     return self.schedule.num_stages
 
   def init_state(self) -> cj.CoPruneState:
+    masks = None
+    if self.mask_fn is not None:
+      masks = self.mask_fn(self.source_weights[0], self.target_weights[0],
+                           self.schedule(0))
+      if self.initial_masks == "ones":
+        masks = jax.tree.map(jnp.ones_like, masks)
     state = cj.init_coprune_state(
         self.source_weights[0], self.target_weights[0], self.keep_ratios,
         self.schedule(0), self.learning_rate,
         source_model_state=self.source_weights[1],
-        target_model_state=self.target_weights[1])
-    if self.initial_masks == "ones":
+        target_model_state=self.target_weights[1], masks=masks)
+    if self.initial_masks == "ones" or masks is not None:
       return state
     source_masks, target_masks = cj.cooperative_masks(
         state.source_params, state.target_params, self.schedule(0),

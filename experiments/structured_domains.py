@@ -1,0 +1,218 @@
+"""Cooperative structured pruning on a domain pair, then real surgery.
+
+Trains (or reuses, --start-from) the config's source model and its target
+fine-tune, then for every channel fraction f (of each layer's channels) runs
+three channel-pruning methods from that start, all through the same staged
+protocol as the paper's table (the config's alpha-list stage count, plateau
+rule, selection on target validation):
+
+- coprune: Co-Prune with channel scores, the target keeping the channels of
+  best alpha * S_source + (1 - alpha) * S_target over the config's alpha
+  list (`structured.cooperative.cooperative_channel_masks`);
+- alpha0: the same dynamic channel masks with alpha = 0 in every stage (the
+  target's own scores);
+- fixed: the target's best channels chosen once, retrained with the masks
+  fixed (Li et al. 2017 for the L1 criterion).
+
+The selected model's channels are cut out (`structured.surgery.shrink`);
+its test accuracy is measured on the smaller network, beside the masked
+one's, with kept parameters and kernel multiply-adds. Phases checkpoint into
+--workdir and resume with the same command.
+
+  python experiments/structured_domains.py experiments/configs/usps_mnistm.py \\
+      --workdir runs/structured_usps_mnistm --data-root ../shared/data \\
+      --start-from runs/table_usps_mnistm
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+
+import jax
+import jax.numpy as jnp
+
+import coprune_jax as cj
+from coprune_jax.models.classifier import Classifier
+from coprune_jax.structured import architectures
+from coprune_jax.structured import budget
+from coprune_jax.structured import cooperative
+from coprune_jax.structured import criteria
+from coprune_jax.structured import surgery
+from coprune_jax.train import config_files
+from coprune_jax.train import phases
+from coprune_jax.train import run
+from coprune_jax.train import trainers
+from coprune_jax.train.metrics_log import MetricsLog
+
+METHODS = ("coprune", "alpha0", "fixed")
+
+
+def _parser():
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("config", help="a domain-pair config (source, target)")
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--fractions", type=float, nargs="+",
+                      default=[0.5, 0.25],
+                      help="fraction of each layer's channels kept")
+  parser.add_argument("--criterion", default="l1",
+                      choices=sorted(criteria.CRITERIA))
+  parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                      choices=METHODS)
+  parser.add_argument("--start-from", default=None,
+                      help="a run or table workdir whose seed_S/pretrain and "
+                      "finetune checkpoints to copy instead of training them")
+  parser.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override a config entry")
+  parser.add_argument("--data-root", default=None,
+                      help="offline data folder (default: $COPRUNE_DATA_DIR, "
+                      "or the config's data_root)")
+  parser.add_argument("--no-progress", action="store_true")
+  return parser
+
+
+def _copy_start(start_from: str, checkpoint_dir: str) -> None:
+  """Copies finished pretrain/finetune phases; training them again would
+  reproduce them (deterministic on CPU) at a cost."""
+  for phase in ("pretrain", "finetune"):
+    source = os.path.join(start_from, os.path.basename(checkpoint_dir), phase)
+    if not os.path.isdir(source):
+      raise FileNotFoundError(f"no {phase} checkpoints in {source}")
+    destination = os.path.join(checkpoint_dir, phase)
+    if not os.path.isdir(destination):
+      shutil.copytree(source, destination)
+
+
+def _trainer(method: str, experiment: run.Experiment, groups, fraction: float,
+             criterion: str, source_weights, target_weights):
+  config, data = experiment.config, experiment.data
+  batch_size = min(config.prune.batch_size, len(data.target_train))
+  schedule = experiment.schedule
+  if method == "fixed":
+    scores = criteria.CRITERIA[criterion](
+        {"params": target_weights[0]}, groups)
+    masks = surgery.channel_param_masks(
+        target_weights[0], groups, budget.keep_per_group(scores, fraction))
+    return trainers.MaskedTrainer(
+        experiment.classifier.train_apply, target_weights, masks,
+        data.target_train, batch_size, schedule.num_stages,
+        config.prune.learning_rate, seed=config.seeds[0])
+  if method == "alpha0":
+    schedule = cj.alpha_schedule([0.0] * schedule.num_stages)
+  return trainers.CoPruneTrainer(
+      experiment.classifier.train_apply, None, schedule, source_weights,
+      target_weights, data.source_train, data.target_train, batch_size,
+      config.prune.learning_rate, initial_masks=config.prune.initial_masks,
+      mask_fn=cooperative.cooperative_channel_masks(groups, fraction,
+                                                    criterion))
+
+
+def _size(module, params, model_state, one_image) -> dict:
+  variables = {"params": params, **model_state}
+  return {"params": surgery.parameter_count(variables),
+          "kernel_macs": budget.kernel_macs(module, variables, one_image)}
+
+
+def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
+                     start) -> dict:
+  """Trains one method, cuts its selected model's channels out, evaluates."""
+  prune, data = experiment.config.prune, experiment.data
+  arch = architectures.architecture(experiment.config.model.name)
+  trainer = _trainer(method, experiment, groups, fraction, criterion, *start)
+  best, stage = phases.staged_training(
+      f"{method}_{fraction}", ctx, trainer, data.target_val, prune.patience,
+      prune.factor, prune.min_learning_rate, prune.max_epochs_per_stage)
+  (params, model_state), masks = trainer.target(best)
+  keep = surgery.kept_channels(masks, groups)
+  small_state = surgery.shrink({"params": params, **model_state}, groups,
+                               keep)
+  small_params = small_state.pop("params")
+  module = experiment.classifier.module
+  small_module = module.clone(**arch.widths(
+      {name: int(k.sum()) for name, k in keep.items()}))
+  evaluate = phases.make_evaluator(experiment.classifier)
+  small_evaluate = phases.make_evaluator(Classifier(small_module))
+  one_image = jnp.zeros((1,) + tuple(data.input_shape))
+  return {
+      "method": method, "fraction": fraction, "selected_stage": stage,
+      "widths": [int(keep[g.name].sum()) for g in groups],
+      "masked_test": evaluate((params, model_state), data.target_test, masks),
+      "val": small_evaluate((small_params, small_state), data.target_val),
+      "test": small_evaluate((small_params, small_state), data.target_test),
+      **_size(small_module, small_params, small_state, one_image)}
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    config = config_files.load_config(args.config)
+    config_files.apply_overrides(config, args.overrides + [
+        f"seeds=({args.seed},)"])
+    data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
+    if data_root:
+      config.data_root = data_root
+    experiment = run.Experiment(config)
+    groups = architectures.architecture(config.model.name).groups(
+        {"params": experiment.init_weights(0)[0]})
+    for fraction in args.fractions:
+      if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fractions must be in (0, 1], got {fraction}")
+    checkpoint_dir = os.path.join(args.workdir, f"seed_{args.seed}")
+    if args.start_from:
+      _copy_start(args.start_from, checkpoint_dir)
+  except (config_files.ConfigError, FileNotFoundError, ValueError) as e:
+    print(f"structured_domains: error: {e}", file=sys.stderr)
+    return 2
+  os.makedirs(args.workdir, exist_ok=True)
+  ctx = phases.PhaseContext(
+      experiment.classifier, args.seed, checkpoint_dir,
+      MetricsLog(os.path.join(args.workdir, "metrics.jsonl")),
+      not args.no_progress,
+      checkpoint_every_seconds=config.checkpoint_every_seconds)
+  source_weights = run.pretrain(experiment, ctx)
+  target_weights = run.finetune(experiment, ctx, source_weights)
+  module, data = experiment.classifier.module, experiment.data
+  one_image = jnp.zeros((1,) + tuple(data.input_shape))
+  evaluate = phases.make_evaluator(experiment.classifier)
+  rows = [{"method": "fine-tuned target", "fraction": 1.0,
+           "widths": [g.size for g in groups],
+           "val": evaluate(target_weights, data.target_val),
+           "test": evaluate(target_weights, data.target_test),
+           **_size(module, *target_weights, one_image)}]
+  for fraction in args.fractions:
+    for method in args.methods:
+      rows.append(prune_and_shrink(method, experiment, ctx, groups, fraction,
+                                   args.criterion,
+                                   (source_weights, target_weights)))
+      print(rows[-1], flush=True)
+  header = (f"{datetime.date.today()}, {platform.node()}, "
+            f"{jax.devices()[0].device_kind}, JAX {jax.__version__}; "
+            f"{args.config}, seed {args.seed}, criterion {args.criterion}")
+  result = {"setting": header, "rows": rows}
+  with open(os.path.join(args.workdir, "structured_domains.json"), "w") as f:
+    json.dump(result, f, indent=1)
+  lines = [f"# {header}", "",
+           "| method | channels kept | widths | params kept | kernel MACs kept "
+           "| val | test (shrunk) | test (masked) |",
+           "|---|---|---|---|---|---|---|---|"]
+  dense = rows[0]
+  for r in rows:
+    lines.append(
+        f"| {r['method']} | {r['fraction']:.0%} | {r['widths']} "
+        f"| {r['params'] / dense['params']:.1%} "
+        f"| {r['kernel_macs'] / dense['kernel_macs']:.1%} "
+        f"| {100 * r['val']:.2f} | {100 * r['test']:.2f} "
+        f"| {100 * r.get('masked_test', r['test']):.2f} |")
+  with open(os.path.join(args.workdir, "structured_domains.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  print("\n".join(lines))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

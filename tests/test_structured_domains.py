@@ -1,0 +1,50 @@
+import json
+import os
+
+from experiments import structured_domains
+from tests.test_pipeline import OFFLINE_CONFIG
+
+# A tiny LeNet-5 run of the offline default: seconds, not minutes.
+TINY = [
+    "checkpoint_every_seconds=0.0", "source.num_train=300",
+    "source.num_test=60", "target.labels_per_class=5",
+    "target.val_per_class=3", "pretrain.epochs=1", "pretrain.batch_size=50",
+    "finetune.epochs=1", "finetune.batch_size=10", "prune.alphas=(0.7, 0.3)",
+    "prune.max_epochs_per_stage=2", "prune.batch_size=10"]
+
+
+def _run(workdir, *flags):
+  argv = [OFFLINE_CONFIG, "--workdir", str(workdir), "--no-progress",
+          "--fractions", "0.5", *flags]
+  for override in TINY:
+    argv += ["--set", override]
+  return structured_domains.main(argv)
+
+
+def _phases(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return {json.loads(line)["phase"] for line in f}
+
+
+def test_channel_methods_shrink_the_model_and_reuse_a_start(tmp_path):
+  first, second = tmp_path / "first", tmp_path / "second"
+  assert _run(first, "--methods", "coprune") == 0
+  assert _run(second, "--methods", "fixed", "--start-from", str(first)) == 0
+  # The second run copied the first's source and target, trained neither.
+  assert _phases(second) == {"fixed_0.5"}
+  assert {"pretrain", "finetune", "coprune_0.5"} <= _phases(first)
+  for workdir in (first, second):
+    with open(workdir / "structured_domains.json") as f:
+      dense, pruned = json.load(f)["rows"]
+    assert pruned["widths"] == [max(1, round(w / 2)) for w in dense["widths"]]
+    assert pruned["params"] < 0.3 * dense["params"]
+    # The smaller network computes what the channel-masked one computes.
+    assert pruned["test"] == pruned["masked_test"]
+  assert (first / "structured_domains.md").read_text().count("| 50% |") == 1
+
+
+def test_bad_fraction_and_missing_start_are_refused(tmp_path, capsys):
+  assert _run(tmp_path / "a", "--fractions", "0") == 2
+  assert "fractions" in capsys.readouterr().err
+  assert _run(tmp_path / "b", "--start-from", str(tmp_path / "none")) == 2
+  assert "no pretrain checkpoints" in capsys.readouterr().err
