@@ -28,9 +28,11 @@ def _parser():
   exported_model.add_arguments(parser)
   parser.add_argument("--bits", type=int, nargs="+", default=[8, 4, 2, 1],
                       help="bit widths; 1 means BinaryConnect")
-  parser.add_argument("--epochs", type=int, default=10,
+  # 1,000 target labels make ~8 steps per epoch: 2-bit and binary weights
+  # need hundreds of steps to recover (10 epochs at 1e-4 barely moved them).
+  parser.add_argument("--epochs", type=int, default=50,
                       help="quantization-aware fine-tuning epochs")
-  parser.add_argument("--learning-rate", type=float, default=1e-4)
+  parser.add_argument("--learning-rate", type=float, default=1e-3)
   return parser
 
 
