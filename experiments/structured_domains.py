@@ -34,6 +34,7 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import coprune_jax as cj
 from coprune_jax.models.classifier import Classifier
@@ -192,26 +193,51 @@ def main(argv=None) -> int:
       print(rows[-1], flush=True)
   header = (f"{datetime.date.today()}, {platform.node()}, "
             f"{jax.devices()[0].device_kind}, JAX {jax.__version__}; "
-            f"{args.config}, seed {args.seed}, criterion {args.criterion}")
-  result = {"setting": header, "rows": rows}
-  with open(os.path.join(args.workdir, "structured_domains.json"), "w") as f:
-    json.dump(result, f, indent=1)
-  lines = [f"# {header}", "",
-           "| method | channels kept | widths | params kept | kernel MACs kept "
-           "| val | test (shrunk) | test (masked) |",
-           "|---|---|---|---|---|---|---|---|"]
-  dense = rows[0]
-  for r in rows:
-    lines.append(
-        f"| {r['method']} | {r['fraction']:.0%} | {r['widths']} "
-        f"| {r['params'] / dense['params']:.1%} "
-        f"| {r['kernel_macs'] / dense['kernel_macs']:.1%} "
-        f"| {100 * r['val']:.2f} | {100 * r['test']:.2f} "
-        f"| {100 * r.get('masked_test', r['test']):.2f} |")
+            f"{args.config}, criterion {args.criterion}")
+  with open(os.path.join(args.workdir,
+                         f"structured_domains_seed{args.seed}.json"), "w") as f:
+    json.dump({"setting": header, "seed": args.seed, "rows": rows}, f,
+              indent=1)
+  summary = summarize(args.workdir)
   with open(os.path.join(args.workdir, "structured_domains.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+    f.write(summary)
+  print(summary)
   return 0
+
+
+def summarize(workdir: str) -> str:
+  """A markdown table over every seed's results in `workdir`: test accuracy
+  of the shrunk network, mean +- std (n seeds), each seed's value."""
+  runs = []
+  for name in sorted(os.listdir(workdir)):
+    if name.startswith("structured_domains_seed") and name.endswith(".json"):
+      with open(os.path.join(workdir, name)) as f:
+        runs.append(json.load(f))
+  cells = {}
+  for result in runs:
+    for row in result["rows"]:
+      cells.setdefault((row["method"], row["fraction"]), []).append(
+          (result["seed"], row))
+  dense = runs[0]["rows"][0]
+  lines = [f"# {runs[-1]['setting']}; seeds "
+           f"{sorted(r['seed'] for r in runs)}", "",
+           "| method | channels kept | widths | params kept | kernel MACs kept "
+           "| test (shrunk), mean +- std | n | per seed | shrunk = masked |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for (method, fraction), seeds in cells.items():
+    row = seeds[0][1]
+    tests = np.array([100 * r["test"] for _, r in seeds])
+    same = all(r["test"] == r.get("masked_test", r["test"]) for _, r in seeds)
+    lines.append(
+        f"| {method} | {fraction:.0%} | {row['widths']} "
+        f"| {row['params'] / dense['params']:.1%} "
+        f"| {row['kernel_macs'] / dense['kernel_macs']:.1%} "
+        f"| {tests.mean():.2f}"
+        + (f" +- {tests.std(ddof=1):.2f}" if len(tests) > 1 else "")
+        + f" | {len(tests)} | "
+        + ", ".join(f"{t:.2f}" for t in tests)
+        + f" | {'yes' if same else 'NO'} |")
+  return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

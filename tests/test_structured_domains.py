@@ -34,13 +34,14 @@ def test_channel_methods_shrink_the_model_and_reuse_a_start(tmp_path):
   assert _phases(second) == {"fixed_0.5"}
   assert {"pretrain", "finetune", "coprune_0.5"} <= _phases(first)
   for workdir in (first, second):
-    with open(workdir / "structured_domains.json") as f:
+    with open(workdir / "structured_domains_seed0.json") as f:
       dense, pruned = json.load(f)["rows"]
     assert pruned["widths"] == [max(1, round(w / 2)) for w in dense["widths"]]
     assert pruned["params"] < 0.3 * dense["params"]
     # The smaller network computes what the channel-masked one computes.
     assert pruned["test"] == pruned["masked_test"]
-  assert (first / "structured_domains.md").read_text().count("| 50% |") == 1
+  summary = (first / "structured_domains.md").read_text()
+  assert summary.count("| 50% |") == 1 and "seeds [0]" in summary
 
 
 def test_bad_fraction_and_missing_start_are_refused(tmp_path, capsys):
@@ -48,3 +49,18 @@ def test_bad_fraction_and_missing_start_are_refused(tmp_path, capsys):
   assert "fractions" in capsys.readouterr().err
   assert _run(tmp_path / "b", "--start-from", str(tmp_path / "none")) == 2
   assert "no pretrain checkpoints" in capsys.readouterr().err
+
+
+def test_summary_gives_mean_and_std_over_seeds(tmp_path):
+  def row(method, fraction, test):
+    return {"method": method, "fraction": fraction, "widths": [4],
+            "params": 100 * fraction, "kernel_macs": 10 * fraction,
+            "test": test, "masked_test": test}
+  for seed, test in ((0, 0.70), (1, 0.74)):
+    with open(tmp_path / f"structured_domains_seed{seed}.json", "w") as f:
+      json.dump({"setting": "s", "seed": seed,
+                 "rows": [row("dense", 1.0, 0.8), row("coprune", 0.5, test)]},
+                f)
+  summary = structured_domains.summarize(str(tmp_path))
+  assert "| coprune | 50% | [4] | 50.0% | 50.0% | 72.00 +- 2.83 | 2 | " \
+         "70.00, 74.00 | yes |" in summary
