@@ -1,17 +1,20 @@
-"""Structured pruning of CIFAR-Net on CIFAR-10: accuracy vs FLOPs per criterion.
+"""Structured pruning on CIFAR-10: accuracy vs FLOPs per criterion.
 
-Trains CIFAR-Net on CIFAR-10 (45,000 training images, 5,000 held out for
-validation, pad-crop-flip), then for every criterion (L1, FPGM, Taylor,
-APoZ) and global FLOP budget keeps channels (`coprune_jax.structured`),
-cuts them out, fine-tunes the smaller network and reports test accuracy of
-the epoch best on validation, beside kept FLOPs and parameters. Network
-slimming needs BatchNorm, which CIFAR-Net does not have. Phases checkpoint
-into --workdir and resume with the same command.
+Trains CIFAR-Net or ResNet-18 (CIFAR stem) on CIFAR-10 (45,000 training
+images, 5,000 held out for validation, pad-crop-flip), then for every
+criterion (L1, FPGM, Taylor, APoZ; network slimming for ResNet-18, whose
+dense training then adds the L1 penalty on BatchNorm scales) and global
+FLOP budget keeps channels (`coprune_jax.structured`), cuts them out,
+fine-tunes the smaller network and reports test accuracy of the epoch best
+on validation, beside kept FLOPs and parameters. Phases checkpoint into
+--workdir and resume with the same command.
 
   python experiments/structured_cifar10.py --data-root ../shared/data \\
       --workdir runs/structured_cifar10
   python experiments/structured_cifar10.py --data-root ../shared/data \\
       --workdir runs/structured_quick --epochs 1 --finetune-epochs 1 --train-limit 5000
+  python experiments/structured_cifar10.py --model resnet18 --data-root ../shared/data \\
+      --workdir runs/structured_resnet18
 """
 
 import argparse
@@ -28,7 +31,7 @@ import numpy as np
 import coprune_jax as cj
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.data import local_files
-from coprune_jax.models import CifarNet
+from coprune_jax import models
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.structured import architectures
 from coprune_jax.structured import budget
@@ -37,7 +40,8 @@ from coprune_jax.structured import surgery
 from coprune_jax.train import phases
 from coprune_jax.train.metrics_log import MetricsLog
 
-CRITERIA = ("l1", "fpgm", "taylor", "apoz")
+CRITERIA = {"cifar_net": ("l1", "fpgm", "taylor", "apoz"),
+            "resnet18": ("l1", "fpgm", "slimming", "taylor", "apoz")}
 BUDGETS = (0.5, 0.25)
 CIFAR = pipeline.Augmentation(pad=4, crop=True, flip=True)
 
@@ -59,8 +63,9 @@ def load_splits(data_root, train_limit, seed=0):
 
 def taylor(classifier, variables, groups, train, num_batches=20):
   """|dL/d gate| per channel, summed over training batches (no augmentation)."""
+  model_state = {k: v for k, v in variables.items() if k != "params"}
   grad = jax.jit(jax.grad(lambda p, x, y: cj.cross_entropy_loss(
-      classifier.eval_apply(p, {}, x), y)))
+      classifier.eval_apply(p, model_state, x), y)))
   total = None
   rng = np.random.default_rng(0)
   for i, (x, y) in enumerate(pipeline.batches(train, 128, rng, False)):
@@ -83,6 +88,10 @@ def main(argv=None):
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--data-root", default=os.environ.get("COPRUNE_DATA_DIR"))
+  parser.add_argument("--model", default="cifar_net", choices=sorted(CRITERIA))
+  parser.add_argument("--slimming-penalty", type=float, default=1e-4,
+                      help="weight of the L1 on BatchNorm scales in dense "
+                      "training (models with BatchNorm)")
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--epochs", type=int, default=15, help="dense training")
   parser.add_argument("--finetune-epochs", type=int, default=5)
@@ -97,7 +106,7 @@ def main(argv=None):
           "cifar10/cifar10_jpeg.npz) or set COPRUNE_DATA_DIR", file=sys.stderr)
     return 2
   train, val, test = load_splits(args.data_root, args.train_limit)
-  model = CifarNet(num_classes=10)
+  model = models.make_model(args.model, 10)
   classifier = Classifier(model)
   os.makedirs(args.workdir, exist_ok=True)
   ctx = phases.PhaseContext(classifier, 0, args.workdir,
@@ -105,11 +114,15 @@ def main(argv=None):
                                                     "metrics.jsonl")),
                             progress=True, checkpoint_every_seconds=60.0)
   evaluate = phases.make_evaluator(classifier)
-  dense = phases.train_dense("dense", ctx, classifier.init(0, (32, 32, 3)),
-                             train, val, args.epochs, 128, 1e-3)
-  variables = {"params": dense[0]}
-  arch = architectures.architecture("cifar_net")
-  groups = arch.groups(variables)
+  init = classifier.init(0, (32, 32, 3))
+  arch = architectures.architecture(args.model)
+  groups = arch.groups({"params": init[0], **init[1]})
+  slimming = "slimming" in CRITERIA[args.model]
+  penalty = ((lambda p: args.slimming_penalty
+              * criteria.slimming_penalty(p, groups)) if slimming else None)
+  dense = phases.train_dense("dense", ctx, init, train, val, args.epochs, 128,
+                             1e-3, penalty)
+  variables = {"params": dense[0], **dense[1]}
   one_image = jnp.zeros((1, 32, 32, 3))
   positions = budget.output_positions(model, variables, one_image)
   cost = budget.CostModel(variables, groups, "flops", positions)
@@ -121,16 +134,18 @@ def main(argv=None):
   score_fns = {
       "l1": lambda: criteria.l1_scores(variables, groups),
       "fpgm": lambda: criteria.fpgm_scores(variables, groups),
+      "slimming": lambda: criteria.slimming_scores(variables, groups),
       "taylor": lambda: taylor(classifier, variables, groups, train),
       "apoz": lambda: apoz(model, variables, groups, train)}
-  for name in CRITERIA:
+  for name in CRITERIA[args.model]:
     scores = score_fns[name]()
     for flop_budget in BUDGETS:
       keep = budget.keep_within_budget(scores, cost, flop_budget)
       small_variables = surgery.shrink(variables, groups, keep)
       small = model.clone(**arch.widths({n: int(k.sum())
                                          for n, k in keep.items()}))
-      pruned = (small_variables["params"], {})
+      small_state = {k: v for k, v in small_variables.items() if k != "params"}
+      pruned = (small_variables["params"], small_state)
       small_classifier = Classifier(small)
       small_ctx = phases.PhaseContext(
           small_classifier, 0, args.workdir, ctx.log, True,
@@ -140,7 +155,8 @@ def main(argv=None):
       tuned = phases.train_dense(f"{name}_{flop_budget}", small_ctx, pruned,
                                  train, val, args.finetune_epochs, 128, 1e-3)
       rows.append({"criterion": name, "budget": flop_budget,
-                   "widths": small.widths,
+                   "widths": arch.widths({n: int(k.sum())
+                                          for n, k in keep.items()}),
                    "macs": budget.kernel_macs(small, small_variables,
                                               one_image),
                    "params": surgery.parameter_count(small_variables),
@@ -150,7 +166,10 @@ def main(argv=None):
       print(rows[-1], flush=True)
   base = args.results or os.path.join(args.workdir, "structured_cifar10")
   header = (f"{datetime.date.today()}, {platform.node()}, "
-            f"{jax.devices()[0].device_kind}, JAX {jax.__version__}; dense "
+            f"{jax.devices()[0].device_kind}, JAX {jax.__version__}; "
+            f"{args.model}"
+            + (f" (slimming penalty {args.slimming_penalty})" if slimming
+               else "") + "; dense "
             f"{args.epochs} epochs, fine-tune {args.finetune_epochs}, "
             f"{len(train)} training images")
   with open(base + ".json", "w") as f:
@@ -160,7 +179,8 @@ def main(argv=None):
            "| test before fine-tune | val | test |", "|---|---|---|---|---|---|---|---|"]
   for r in rows:
     lines.append(
-        f"| {r['criterion']} | {r['budget']:.0%} | {r.get('widths', '')} "
+        f"| {r['criterion']} | {r['budget']:.0%} "
+        f"| {' / '.join(map(str, r.get('widths', {}).values()))} "
         f"| {r['macs'] / full_macs:.1%} | {r['params'] / full_params:.1%} "
         f"| {100 * r.get('test_before_finetune', r['test']):.2f} "
         f"| {100 * r['val']:.2f} | {100 * r['test']:.2f} |")

@@ -101,10 +101,12 @@ def _copy(tree):
 
 def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
                 train: pipeline.Split, val: pipeline.Split, epochs: int,
-                batch_size: int, learning_rate: float) -> tuple:
+                batch_size: int, learning_rate: float,
+                penalty: Optional[Callable] = None) -> tuple:
   """Full-precision Adam training of (params, model_state).
 
-  Returns the weights best on `val`.
+  `penalty(params)` is added to the loss if given (e.g. network slimming's
+  L1 on BatchNorm scales). Returns the weights best on `val`.
   """
   adam = optax.adam(learning_rate)
   batch_size = min(batch_size, len(train))
@@ -115,7 +117,10 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
     def loss_fn(p):
       logits, new_model_state = ctx.classifier.train_apply(p, model_state,
                                                            batch[0])
-      return cj.cross_entropy_loss(logits, batch[1]), (logits, new_model_state)
+      loss = cj.cross_entropy_loss(logits, batch[1])
+      if penalty is not None:
+        loss = loss + penalty(p)
+      return loss, (logits, new_model_state)
     (loss, (logits, model_state)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(params)
     updates, opt_state = adam.update(grads, opt_state, params)
