@@ -53,9 +53,9 @@ def load(args: argparse.Namespace) -> tuple:
           masks["params"])
 
 
-def target_accuracies(experiment, model_state, evaluate=None):
+def target_accuracies(experiment, model_state):
   """`accuracies(params) -> {"val": ..., "test": ...}` on the target."""
-  evaluate = evaluate or phases.make_evaluator(experiment.classifier)
+  evaluate = phases.make_evaluator(experiment.classifier)
   data = experiment.data
   return lambda params: {
       "val": evaluate((params, model_state), data.target_val),
