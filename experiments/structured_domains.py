@@ -17,7 +17,8 @@ rule, selection on target validation):
 The selected model's channels are cut out (`structured.surgery.shrink`);
 its test accuracy is measured on the smaller network, beside the masked
 one's, with kept parameters and kernel multiply-adds. Phases checkpoint into
---workdir and resume with the same command.
+--workdir and resume with the same command; a workdir takes one config, its
+seeds one command each (--seed), and summarises all of them.
 
   python experiments/structured_domains.py experiments/configs/usps_mnistm.py \\
       --workdir runs/structured_usps_mnistm --data-root ../shared/data \\
@@ -126,8 +127,9 @@ def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
   arch = architectures.architecture(experiment.config.model.name)
   trainer = _trainer(method, experiment, groups, fraction, criterion, *start)
   best, stage = phases.staged_training(
-      f"{method}_{fraction}", ctx, trainer, data.target_val, prune.patience,
-      prune.factor, prune.min_learning_rate, prune.max_epochs_per_stage)
+      f"{method}_{criterion}_{fraction}", ctx, trainer, data.target_val,
+      prune.patience, prune.factor, prune.min_learning_rate,
+      prune.max_epochs_per_stage)
   (params, model_state), masks = trainer.target(best)
   keep = surgery.kept_channels(masks, groups)
   small_state = surgery.shrink({"params": params, **model_state}, groups,
@@ -163,13 +165,14 @@ def main(argv=None) -> int:
     for fraction in args.fractions:
       if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fractions must be in (0, 1], got {fraction}")
+    # One workdir holds one config's seeds: refuse another config in it.
+    run.prepare_workdir(args.workdir, config, resume=True, ignore=("seeds",))
     checkpoint_dir = os.path.join(args.workdir, f"seed_{args.seed}")
     if args.start_from:
       _copy_start(args.start_from, checkpoint_dir)
   except (config_files.ConfigError, FileNotFoundError, ValueError) as e:
     print(f"structured_domains: error: {e}", file=sys.stderr)
     return 2
-  os.makedirs(args.workdir, exist_ok=True)
   ctx = phases.PhaseContext(
       experiment.classifier, args.seed, checkpoint_dir,
       MetricsLog(os.path.join(args.workdir, "metrics.jsonl")),

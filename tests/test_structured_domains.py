@@ -31,8 +31,8 @@ def test_channel_methods_shrink_the_model_and_reuse_a_start(tmp_path):
   assert _run(first, "--methods", "coprune") == 0
   assert _run(second, "--methods", "fixed", "--start-from", str(first)) == 0
   # The second run copied the first's source and target, trained neither.
-  assert _phases(second) == {"fixed_0.5"}
-  assert {"pretrain", "finetune", "coprune_0.5"} <= _phases(first)
+  assert _phases(second) == {"fixed_l1_0.5"}
+  assert {"pretrain", "finetune", "coprune_l1_0.5"} <= _phases(first)
   for workdir in (first, second):
     with open(workdir / "structured_domains_seed0.json") as f:
       dense, pruned = json.load(f)["rows"]
@@ -44,11 +44,14 @@ def test_channel_methods_shrink_the_model_and_reuse_a_start(tmp_path):
   assert summary.count("| 50% |") == 1 and "seeds [0]" in summary
 
 
-def test_bad_fraction_and_missing_start_are_refused(tmp_path, capsys):
+def test_bad_input_is_refused(tmp_path, capsys):
   assert _run(tmp_path / "a", "--fractions", "0") == 2
   assert "fractions" in capsys.readouterr().err
   assert _run(tmp_path / "b", "--start-from", str(tmp_path / "none")) == 2
   assert "no pretrain checkpoints" in capsys.readouterr().err
+  # tmp_path/b now holds that config: another one is refused.
+  assert _run(tmp_path / "b", "--set", "prune.learning_rate=0.5") == 2
+  assert "another config" in capsys.readouterr().err
 
 
 def test_summary_gives_mean_and_std_over_seeds(tmp_path):
