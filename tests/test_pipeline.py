@@ -1,6 +1,8 @@
 import json
 import os
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 import coprune_jax as cj
@@ -8,6 +10,7 @@ from coprune_jax import cli
 from coprune_jax.train import config_files
 from coprune_jax.train import phases
 from coprune_jax.train import run
+from coprune_jax.train.metrics_log import MetricsLog
 
 OFFLINE_CONFIG = os.path.join(os.path.dirname(__file__), "..", "experiments",
                               "configs", "offline_default.py")
@@ -175,3 +178,20 @@ def test_batchnorm_model_state_flows_through_every_phase(tmp_path):
   model = report["model"]
   assert report["seeds"]["0"]["coprune_model"]["kept_total"] == sum(
       layer["kept"] for layer in model["layers"].values())
+
+
+def test_dense_training_adds_the_penalty_to_the_loss(experiment, tmp_path):
+  def train(name, penalty):
+    ctx = phases.PhaseContext(experiment.classifier, 0, str(tmp_path / name),
+                              MetricsLog(str(tmp_path / f"{name}.jsonl")),
+                              progress=False)
+    data = experiment.data
+    return phases.train_dense(name, ctx, experiment.init_weights(0),
+                              data.target_train, data.target_val, 2, 10, 1e-2,
+                              penalty)
+  squares = lambda p: sum(jnp.sum(w ** 2) for w in jax.tree.leaves(p))
+  plain = train("plain", None)
+  decayed = train("decayed", lambda p: 10.0 * squares(p))
+  # Adam moves each weight by about the learning rate per step whatever the
+  # gradient scale: 10 steps shrink the squares by about half.
+  assert float(squares(decayed[0])) < 0.75 * float(squares(plain[0]))
