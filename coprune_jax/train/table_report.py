@@ -56,6 +56,14 @@ def _write_csv(path: str, rows: list[dict]) -> None:
     writer.writerows(rows)
 
 
+def _accuracy_text(row) -> str:
+  """"mean +- std (n)" in %; one seed has no spread to show."""
+  mean = f"{100 * row['test_accuracy_mean']:.2f}"
+  if row["seeds"] < 2:
+    return f"{mean} ({row['seeds']})"
+  return f"{mean} +- {100 * row['test_accuracy_std']:.2f} ({row['seeds']})"
+
+
 def _markdown(rows, config, settings, method_order) -> str:
   machine = report_lib.machine()
   lines = [
@@ -64,7 +72,8 @@ def _markdown(rows, config, settings, method_order) -> str:
       f"Target test accuracy (%) of the model selected on target validation "
       f"data, mean +- std over seeds (n), and the true kept fraction of the "
       f"prunable weights (for distillation: the slim network's parameters "
-      f"over the full network's). Config `{config.get('config_file')}`; "
+      f"over the full network's). Config "
+      f"`{os.path.relpath(config.get('config_file', '?'))}`; "
       f"written {datetime.date.today().isoformat()} on "
       f"{machine['backend']} ({machine['device']}, "
       f"{machine['cpu_count']} CPUs), JAX {machine['jax']}.",
@@ -80,15 +89,11 @@ def _markdown(rows, config, settings, method_order) -> str:
     entries = []
     for setting in settings:
       r = by_key.get((setting, method))
-      entries.append("" if r is None else
-                     f"{100 * r['test_accuracy_mean']:.2f} +- "
-                     f"{100 * r['test_accuracy_std']:.2f} ({r['seeds']}); "
+      entries.append("" if r is None else f"{_accuracy_text(r)}; "
                      f"{100 * r['kept_ratio_mean']:.3f}%")
     lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
   for r in free:  # one model whatever the keep setting
-    lines += ["", f"{LABELS[r['method']]}: "
-              f"{100 * r['test_accuracy_mean']:.2f} +- "
-              f"{100 * r['test_accuracy_std']:.2f} ({r['seeds']}) with "
+    lines += ["", f"{LABELS[r['method']]}: {_accuracy_text(r)} with "
               f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
   return "\n".join(lines) + "\n"
 
