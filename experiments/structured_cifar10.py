@@ -42,7 +42,6 @@ from coprune_jax.train.metrics_log import MetricsLog
 
 CRITERIA = {"cifar_net": ("l1", "fpgm", "taylor", "apoz"),
             "resnet18": ("l1", "fpgm", "slimming", "taylor", "apoz")}
-BUDGETS = (0.5, 0.25)
 CIFAR = pipeline.Augmentation(pad=4, crop=True, flip=True)
 
 
@@ -95,6 +94,8 @@ def main(argv=None):
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--epochs", type=int, default=15, help="dense training")
   parser.add_argument("--finetune-epochs", type=int, default=5)
+  parser.add_argument("--budgets", type=float, nargs="+", default=[0.5, 0.25],
+                      help="fractions of the dense kernel multiply-adds kept")
   parser.add_argument("--train-limit", type=int, default=0,
                       help="use only this many training images (smoke test)")
   parser.add_argument("--results", default=None,
@@ -139,7 +140,7 @@ def main(argv=None):
       "apoz": lambda: apoz(model, variables, groups, train)}
   for name in CRITERIA[args.model]:
     scores = score_fns[name]()
-    for flop_budget in BUDGETS:
+    for flop_budget in args.budgets:
       keep = budget.keep_within_budget(scores, cost, flop_budget)
       small_variables = surgery.shrink(variables, groups, keep)
       small = model.clone(**arch.widths({n: int(k.sum())

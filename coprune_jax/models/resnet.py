@@ -6,6 +6,12 @@ import flax.linen as nn
 import jax
 
 
+# Running statistics follow the batches at 0.9 as in Flax's ImageNet example:
+# at Flax's default 0.99 they lag by ~100 steps, longer than a fine-tuning
+# epoch on 10,000 images, so a freshly shrunk model evaluated badly.
+BN_MOMENTUM = 0.9
+
+
 class BasicBlock(nn.Module):
   features: int
   strides: int = 1
@@ -13,7 +19,8 @@ class BasicBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    norm = lambda name: nn.BatchNorm(use_running_average=not train, name=name)
+    norm = lambda name: nn.BatchNorm(use_running_average=not train,
+                                     momentum=BN_MOMENTUM, name=name)
     y = nn.Conv(self.inner_features or self.features, (3, 3), self.strides,
                 padding=1, use_bias=False, name="conv1")(x)
     y = nn.relu(norm("bn1")(y))
@@ -56,7 +63,8 @@ class ResNet18(nn.Module):
                   name="stem_conv")(images)
     else:
       raise ValueError(f"stem must be 'cifar' or 'imagenet', got {self.stem!r}")
-    x = nn.relu(nn.BatchNorm(use_running_average=not train, name="stem_bn")(x))
+    x = nn.relu(nn.BatchNorm(use_running_average=not train,
+                             momentum=BN_MOMENTUM, name="stem_bn")(x))
     if self.stem == "imagenet":
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     for stage in range(4):
