@@ -29,9 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import coprune_jax as cj
+from coprune_jax import models
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.data import local_files
-from coprune_jax import models
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.structured import architectures
 from coprune_jax.structured import budget
@@ -143,8 +143,8 @@ def main(argv=None):
     for flop_budget in args.budgets:
       keep = budget.keep_within_budget(scores, cost, flop_budget)
       small_variables = surgery.shrink(variables, groups, keep)
-      small = model.clone(**arch.widths({n: int(k.sum())
-                                         for n, k in keep.items()}))
+      widths = arch.widths({n: int(k.sum()) for n, k in keep.items()})
+      small = model.clone(**widths)
       small_state = {k: v for k, v in small_variables.items() if k != "params"}
       pruned = (small_variables["params"], small_state)
       small_classifier = Classifier(small)
@@ -156,8 +156,7 @@ def main(argv=None):
       tuned = phases.train_dense(f"{name}_{flop_budget}", small_ctx, pruned,
                                  train, val, args.finetune_epochs, 128, 1e-3)
       rows.append({"criterion": name, "budget": flop_budget,
-                   "widths": arch.widths({n: int(k.sum())
-                                          for n, k in keep.items()}),
+                   "widths": widths,
                    "macs": budget.kernel_macs(small, small_variables,
                                               one_image),
                    "params": surgery.parameter_count(small_variables),
