@@ -18,8 +18,8 @@ import json
 import os
 import sys
 
-from coprune_jax.train import quantized
 from coprune_jax.train import exported_model
+from coprune_jax.train import quantized
 
 
 def _parser():

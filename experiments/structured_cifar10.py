@@ -33,6 +33,7 @@ from coprune_jax import models
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.data import local_files
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.models.classifier import split_variables
 from coprune_jax.structured import architectures
 from coprune_jax.structured import budget
 from coprune_jax.structured import criteria
@@ -62,7 +63,7 @@ def load_splits(data_root, train_limit, seed=0):
 
 def taylor(classifier, variables, groups, train, num_batches=20):
   """|dL/d gate| per channel, summed over training batches (no augmentation)."""
-  model_state = {k: v for k, v in variables.items() if k != "params"}
+  _, model_state = split_variables(variables)
   grad = jax.jit(jax.grad(lambda p, x, y: cj.cross_entropy_loss(
       classifier.eval_apply(p, model_state, x), y)))
   total = None
@@ -145,8 +146,7 @@ def main(argv=None):
       small_variables = surgery.shrink(variables, groups, keep)
       widths = arch.widths({n: int(k.sum()) for n, k in keep.items()})
       small = model.clone(**widths)
-      small_state = {k: v for k, v in small_variables.items() if k != "params"}
-      pruned = (small_variables["params"], small_state)
+      pruned = split_variables(small_variables)
       small_classifier = Classifier(small)
       small_ctx = phases.PhaseContext(
           small_classifier, 0, args.workdir, ctx.log, True,

@@ -39,6 +39,7 @@ import numpy as np
 
 import coprune_jax as cj
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.models.classifier import split_variables
 from coprune_jax.structured import architectures
 from coprune_jax.structured import budget
 from coprune_jax.structured import cooperative
@@ -132,9 +133,8 @@ def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
       prune.max_epochs_per_stage)
   (params, model_state), masks = trainer.target(best)
   keep = surgery.kept_channels(masks, groups)
-  small_state = surgery.shrink({"params": params, **model_state}, groups,
-                               keep)
-  small_params = small_state.pop("params")
+  small_params, small_state = split_variables(
+      surgery.shrink({"params": params, **model_state}, groups, keep))
   module = experiment.classifier.module
   small_module = module.clone(**arch.widths(
       {name: int(k.sum()) for name, k in keep.items()}))

@@ -10,6 +10,13 @@ import jax.numpy as jnp
 PyTree = Any
 
 
+def split_variables(variables: PyTree) -> tuple[PyTree, dict]:
+  """(params, model_state) of a Flax variables dict; `model_state` holds
+  every other collection (an empty dict if there is none)."""
+  model_state = dict(variables)
+  return model_state.pop("params"), model_state
+
+
 @dataclasses.dataclass(frozen=True)
 class Classifier:
   """Splits a module's variables into trained `params` and `model_state`.
@@ -22,9 +29,8 @@ class Classifier:
 
   def init(self, seed: int, input_shape: tuple[int, ...]):
     dummy = jnp.zeros((1,) + tuple(input_shape), jnp.float32)
-    variables = self.module.init(jax.random.key(seed), dummy, train=False)
-    variables = dict(variables)
-    return variables.pop("params"), variables
+    return split_variables(
+        self.module.init(jax.random.key(seed), dummy, train=False))
 
   def train_apply(self, params, model_state, inputs):
     """Training-mode logits and the updated model state."""

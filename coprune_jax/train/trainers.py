@@ -89,23 +89,22 @@ class CoPruneTrainer:
     return self.schedule.num_stages
 
   def init_state(self) -> cj.CoPruneState:
+    # Default masks: all ones where `keep_ratios` prunes (the reference's
+    # start), made by `init_coprune_state` itself.
     masks = None
-    if self.mask_fn is not None:
-      masks = self.mask_fn(self.source_weights[0], self.target_weights[0],
-                           self.schedule(0))
+    if self.mask_fn is not None or self.initial_masks == "pruned":
+      mask_fn = self.mask_fn or (lambda source, target, alpha: (
+          cj.cooperative_masks(source, target, alpha, self.keep_ratios,
+                               self.fusion, self.scope)))
+      masks = mask_fn(self.source_weights[0], self.target_weights[0],
+                      self.schedule(0))
       if self.initial_masks == "ones":
         masks = jax.tree.map(jnp.ones_like, masks)
-    state = cj.init_coprune_state(
+    return cj.init_coprune_state(
         self.source_weights[0], self.target_weights[0], self.keep_ratios,
         self.schedule(0), self.learning_rate,
         source_model_state=self.source_weights[1],
         target_model_state=self.target_weights[1], masks=masks)
-    if self.initial_masks == "ones" or masks is not None:
-      return state
-    source_masks, target_masks = cj.cooperative_masks(
-        state.source_params, state.target_params, self.schedule(0),
-        self.keep_ratios, self.fusion, self.scope)
-    return state._replace(source_masks=source_masks, target_masks=target_masks)
 
   def train_epoch(self, state, rng):
     steps = len(self.target_train) // self.batch_size
