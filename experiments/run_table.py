@@ -5,7 +5,8 @@
   python experiments/run_table.py --quick --workdir runs/table_quick
 
 Writes <results-dir>/<table>.md, .csv (mean +- std over seeds),
-<table>_seeds.csv and <table>.png (accuracy vs kept fraction per method).
+<table>_seeds.csv, <table>_paired.csv (each method minus Co-Prune on the same
+seed) and <table>.png (accuracy vs kept fraction per method).
 An interrupted table continues with --resume; finished cells are not redone;
 --report-only writes the table of the cells finished so far.
 --quick runs every method of the offline table with tiny budgets (a smoke
@@ -92,7 +93,10 @@ def main(argv=None) -> int:
   base = os.path.join(results_dir, config.table.name)
   with open(base + ".md") as f:
     print(f.read())
-  print(f"written: {base}.md, .csv, _seeds.csv, .png")
+  written = [base + suffix for suffix in
+             (".md", ".csv", "_seeds.csv", "_paired.csv", ".png")
+             if os.path.exists(base + suffix)]
+  print("written:", ", ".join(written))
   return 0
 
 

@@ -7,6 +7,7 @@ from coprune_jax.train import config_files
 from coprune_jax.train import methods
 from coprune_jax.train import protocol
 from coprune_jax.train import table
+from coprune_jax.train import table_report
 from tests.test_pipeline import tiny_config
 
 SETTING = ("20", [("conv1/kernel", 0.5), (".*", 0.2)])
@@ -52,6 +53,9 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
       "finetuned"}
   markdown = (tmp_path / "results" / "tiny.md").read_text()
   assert "| L-OBS |" in markdown and "distillation (slim net):" in markdown
+  paired = markdown.split("## Paired with Co-Prune")[1]
+  assert "| LWC | " in paired and "| Co-Prune |" not in paired
+  assert (tmp_path / "results" / "tiny_paired.csv").exists()
   assert (tmp_path / "results" / "tiny.png").stat().st_size > 1000
 
 
@@ -103,6 +107,25 @@ def test_bad_table_configs_are_refused(tmp_path, methods_run, settings,
                     str(tmp_path / "run"), str(tmp_path / "results"),
                     progress=False)
   assert not (tmp_path / "run").exists()
+
+
+def test_paired_differences_subtract_the_reference_seed_by_seed():
+  def cell(method, seed, accuracy, setting="10"):
+    return {"setting": setting, "method": method, "seed": seed,
+            "on_target_test": accuracy}
+  cells = [cell("coprune", 0, 0.60), cell("coprune", 1, 0.70),
+           cell("lwc", 0, 0.62), cell("lwc", 1, 0.66), cell("lwc", 2, 0.9),
+           cell("dns", 1, 0.75), cell("dns", 0, 0.5, setting="1")]
+  rows = table_report.paired_differences(
+      cells, "coprune", ["finetuned", "coprune", "lwc", "dns"], ["10", "1"])
+  by_method = {r["method"]: r for r in rows}
+  assert set(by_method) == {"lwc", "dns"}  # no coprune cell at setting "1"
+  lwc = by_method["lwc"]  # seed 2 has no Co-Prune cell: left out
+  assert lwc["seeds"] == 2 and lwc["seeds_ahead_of_reference"] == 1
+  assert lwc["difference_mean"] == pytest.approx(-0.01)
+  assert lwc["difference_std"] == pytest.approx(0.06 / 2 ** 0.5)
+  assert by_method["dns"]["difference_mean"] == pytest.approx(0.05)
+  assert by_method["dns"]["difference_std"] == 0.0
 
 
 def test_method_labels_cover_every_method():

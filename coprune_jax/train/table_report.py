@@ -1,4 +1,4 @@
-"""Writes a results table: <name>.md, <name>.csv, <name>_seeds.csv, <name>.png."""
+"""Writes a results table: <name>.md, .csv, _seeds.csv, _paired.csv, .png."""
 
 import csv
 import datetime
@@ -16,6 +16,8 @@ from coprune_jax.train import report as report_lib
 KEEP_RATIO_FREE_SETTING = "any"
 # The fine-tuned dense target every method starts from, one cell per seed.
 DENSE = "finetuned"
+# Every method is also compared with this one seed by seed.
+PAIRED_WITH = "coprune"
 LABELS = {DENSE: "fine-tuned target, dense (the common start)",
           **methods.LABELS}
 
@@ -49,6 +51,37 @@ def summarise(cells: list[dict], method_order, setting_order) -> list[dict]:
   return rows
 
 
+def paired_differences(cells: list[dict], reference: str, method_order,
+                       setting_order) -> list[dict]:
+  """Per (setting, method): test accuracy minus `reference`'s on each seed.
+
+  Cells of one seed share the fine-tuned start and the data order, so the
+  per-seed difference removes the spread those cause, which mean +- std per
+  method cannot. Only seeds where both cells exist count.
+  """
+  test = {(c["setting"], c["method"], c["seed"]): c["on_target_test"]
+          for c in cells}
+  rows = []
+  for setting in setting_order:
+    for method in method_order:
+      if method == reference:
+        continue
+      diffs = np.array([
+          accuracy - test[(setting, reference, seed)]
+          for (s, m, seed), accuracy in sorted(test.items())
+          if s == setting and m == method
+          and (setting, reference, seed) in test])
+      if not diffs.size:
+        continue
+      rows.append({
+          "setting": setting, "method": method, "reference": reference,
+          "seeds": int(diffs.size), "difference_mean": float(diffs.mean()),
+          "difference_std": (float(np.std(diffs, ddof=1))
+                             if diffs.size > 1 else 0.0),
+          "seeds_ahead_of_reference": int((diffs > 0).sum())})
+  return rows
+
+
 def _write_csv(path: str, rows: list[dict]) -> None:
   with open(path, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -64,7 +97,7 @@ def _accuracy_text(row) -> str:
   return f"{mean} +- {100 * row['test_accuracy_std']:.2f} ({row['seeds']})"
 
 
-def _markdown(rows, config, settings, method_order) -> str:
+def _markdown(rows, paired, config, settings, method_order) -> str:
   machine = report_lib.machine()
   lines = [
       f"# {config.table.name}",
@@ -95,7 +128,36 @@ def _markdown(rows, config, settings, method_order) -> str:
   for r in free:  # one model whatever the keep setting
     lines += ["", f"{LABELS[r['method']]}: {_accuracy_text(r)} with "
               f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
+  if paired:
+    lines += _paired_markdown(paired, settings, method_order)
   return "\n".join(lines) + "\n"
+
+
+def _difference_text(row) -> str:
+  n = row["seeds"]
+  spread = (f" +- {100 * row['difference_std']:.2f}" if n > 1 else "")
+  return (f"{100 * row['difference_mean']:+.2f}{spread} ({n}); "
+          f"ahead {row['seeds_ahead_of_reference']}/{n}")
+
+
+def _paired_markdown(paired, settings, method_order) -> list[str]:
+  reference = LABELS[paired[0]["reference"]]
+  lines = [
+      "", f"## Paired with {reference}", "",
+      f"Test accuracy minus {reference}'s on the same seed (same start, same "
+      f"data order), in percentage points: mean +- std (n), and on how many "
+      f"of the n seeds the method is ahead.", "",
+      "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
+      "|---|" + "---|" * len(settings)]
+  by_key = {(r["setting"], r["method"]): r for r in paired}
+  for method in method_order:
+    entries = []
+    for setting in settings:
+      r = by_key.get((setting, method))
+      entries.append("" if r is None else _difference_text(r))
+    if any(entries):
+      lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
+  return lines
 
 
 def _plot(path: str, rows, method_order) -> None:
@@ -137,6 +199,10 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
   os.makedirs(results_dir, exist_ok=True)
   base = os.path.join(results_dir, config.table.name)
   _write_csv(base + ".csv", rows)
+  paired = (paired_differences(cells, PAIRED_WITH, method_order, settings)
+            if PAIRED_WITH in config.table.methods else [])
+  if paired:
+    _write_csv(base + "_paired.csv", paired)
   _write_csv(base + "_seeds.csv", [
       {"setting": c["setting"], "method": c["method"], "seed": c["seed"],
        "test_accuracy": c["on_target_test"], "val_accuracy": c["on_target_val"],
@@ -144,6 +210,6 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
        "kept": c["model"]["kept_total"],
        "prunable": c["model"]["prunable_total"]} for c in cells])
   with open(base + ".md", "w") as f:
-    f.write(_markdown(rows, config, settings, method_order))
+    f.write(_markdown(rows, paired, config, settings, method_order))
   _plot(base + ".png", rows, method_order)
   return rows
