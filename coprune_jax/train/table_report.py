@@ -6,6 +6,7 @@ import os
 
 import matplotlib
 matplotlib.use("Agg")
+import matplotlib.ticker  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
@@ -161,7 +162,7 @@ def _paired_markdown(paired, settings, method_order) -> list[str]:
 
 
 def _plot(path: str, rows, method_order) -> None:
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = plt.subplots(figsize=(9, 4.5))
   # 12 methods: more than the default 10 colours, so colour and marker vary.
   colours = plt.cm.tab20(np.linspace(0, 1, 20))
   markers = "osD^v<>PXh*p"
@@ -180,10 +181,19 @@ def _plot(path: str, rows, method_order) -> None:
                 marker=markers[i % len(markers)], color=colours[i % 20],
                 capsize=3, label=LABELS[method])
   ax.set_xscale("log")
+  # One tick per keep setting, at its median kept fraction, as a plain
+  # number: "1.35", not the log axis' "2 x 10^0".
+  settings = {r["setting"] for r in rows} - {KEEP_RATIO_FREE_SETTING}
+  ticks = [float(np.median([100 * r["kept_ratio_mean"] for r in rows
+                            if r["setting"] == s])) for s in settings]
+  ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+  ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+  ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
   ax.set_xlabel("kept fraction of prunable weights (%)")
   ax.set_ylabel("target test accuracy (%)")
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=7, loc="best")
+  # Beside the axes: inside, the legend of 12 methods hides points.
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
