@@ -1,8 +1,14 @@
 import csv
+import glob
 import json
+import os
 
+import jax
+import jax.numpy as jnp
 import pytest
 
+import coprune_jax as cj
+from coprune_jax import models
 from coprune_jax.train import config_files
 from coprune_jax.train import methods
 from coprune_jax.train import protocol
@@ -10,6 +16,8 @@ from coprune_jax.train import table
 from coprune_jax.train import table_report
 from tests.test_pipeline import tiny_config
 
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "experiments",
+                       "configs")
 SETTING = ("20", [("conv1/kernel", 0.5), (".*", 0.2)])
 
 
@@ -151,3 +159,18 @@ def test_quick_table_runs_every_method_on_the_offline_default(tmp_path):
   assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
       "finetuned"}
   assert {r["seed"] for r in rows} == {"0", "1"}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(glob.glob(os.path.join(CONFIGS, "table_*.py"))),
+    ids=os.path.basename)
+def test_shipped_table_configs_are_valid_and_named_by_their_kept_percent(path):
+  config = config_files.load_config(path)
+  table.check_table_config(config)
+  image = jnp.zeros((1, config.input.image_size, config.input.image_size,
+                     config.input.channels))
+  model = models.make_model(config.model.name, 10, **config.model.kwargs)
+  params = model.init(jax.random.PRNGKey(0), image)["params"]
+  for name, rules in config.table.keep_settings:
+    kept = cj.overall_keep_ratio(params, cj.keep_ratio_tree(params, rules))
+    assert 100 * kept == pytest.approx(float(name), rel=0.1), name
