@@ -85,10 +85,13 @@ def test_report_only_tables_the_finished_cells_and_runs_nothing(tmp_path):
   with pytest.raises(config_files.ConfigError, match="no table run"):
     table.run_table(tiny_table("lwc"), workdir, results, report_only=True)
   table.run_table(tiny_table("lwc"), workdir, results, progress=False)
+  stale = tmp_path / "results" / "tiny_paired.csv"  # of a table with Co-Prune
+  stale.write_text("setting,method\n")
   seen, hook = phases_seen()
   cells = table.run_table(tiny_table("lwc", "dns"), workdir, results,
                           on_epoch_end=hook, report_only=True)
   assert not seen
+  assert not stale.exists()
   assert [c["method"] for c in cells] == ["finetuned", "lwc"]
   assert "| LWC |" in (tmp_path / "results" / "tiny.md").read_text()
 

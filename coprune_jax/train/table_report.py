@@ -213,6 +213,8 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
             if PAIRED_WITH in config.table.methods else [])
   if paired:
     _write_csv(base + "_paired.csv", paired)
+  elif os.path.exists(base + "_paired.csv"):  # of an earlier table of this name
+    os.remove(base + "_paired.csv")
   _write_csv(base + "_seeds.csv", [
       {"setting": c["setting"], "method": c["method"], "seed": c["seed"],
        "test_accuracy": c["on_target_test"], "val_accuracy": c["on_target_val"],
