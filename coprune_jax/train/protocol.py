@@ -10,6 +10,10 @@ CIFAR_NET_KEEP_RATIOS_1_35 = [("conv1/kernel", 0.2), ("conv2/kernel", 0.01),
 CIFAR_NET_KEEP_RATIOS_10_4 = [("conv1/kernel", 0.5), ("fc2/kernel", 0.3),
                               (".*kernel", 0.095)]
 
+# The two columns of the paper's Table 1, as a table config's keep_settings.
+CIFAR_NET_TABLE_SETTINGS = [("1.35", CIFAR_NET_KEEP_RATIOS_1_35),
+                            ("10.4", CIFAR_NET_KEEP_RATIOS_10_4)]
+
 # Every method of the paper's Tables 1 and 3, in table order.
 ALL_METHODS = ("coprune", "coprune_magnitude", "coprune_eq7", "alpha0",
                "alpha1", "one_time_coprune", "lwc", "obd", "dns", "lobs",

@@ -18,9 +18,6 @@ def get_config():
   c = config_files.load_config(
       os.path.join(os.path.dirname(__file__), "cifar9_stl9.py"))
   c.baselines = protocol.baseline_config()
-  c.table = dict(
-      name="cifar9_stl9",
-      methods=protocol.ALL_METHODS,
-      keep_settings=[("1.35", protocol.CIFAR_NET_KEEP_RATIOS_1_35),
-                     ("10.4", protocol.CIFAR_NET_KEEP_RATIOS_10_4)])
+  c.table = dict(name="cifar9_stl9", methods=protocol.ALL_METHODS,
+                 keep_settings=protocol.CIFAR_NET_TABLE_SETTINGS)
   return c

@@ -18,9 +18,6 @@ def get_config():
       os.path.join(os.path.dirname(__file__), "usps_mnistm.py"))
   c.seeds = (0, 1, 2)
   c.baselines = protocol.baseline_config()
-  c.table = dict(
-      name="usps_mnistm",
-      methods=protocol.ALL_METHODS,
-      keep_settings=[("1.35", protocol.CIFAR_NET_KEEP_RATIOS_1_35),
-                     ("10.4", protocol.CIFAR_NET_KEEP_RATIOS_10_4)])
+  c.table = dict(name="usps_mnistm", methods=protocol.ALL_METHODS,
+                 keep_settings=protocol.CIFAR_NET_TABLE_SETTINGS)
   return c
