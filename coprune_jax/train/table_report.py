@@ -56,9 +56,10 @@ def paired_differences(cells: list[dict], reference: str, method_order,
                        setting_order) -> list[dict]:
   """Per (setting, method): test accuracy minus `reference`'s on each seed.
 
-  Cells of one seed share the fine-tuned start and the data order, so the
-  per-seed difference removes the spread those cause, which mean +- std per
-  method cannot. Only seeds where both cells exist count.
+  Cells of one seed share the source and the fine-tuned start, so the
+  per-seed difference removes the spread the start causes, which mean +- std
+  per method cannot; the data order still differs (each method's phase name
+  seeds its own). Only seeds where both cells exist count.
   """
   test = {(c["setting"], c["method"], c["seed"]): c["on_target_test"]
           for c in cells}
@@ -145,9 +146,10 @@ def _paired_markdown(paired, settings, method_order) -> list[str]:
   reference = LABELS[paired[0]["reference"]]
   lines = [
       "", f"## Paired with {reference}", "",
-      f"Test accuracy minus {reference}'s on the same seed (same start, same "
-      f"data order), in percentage points: mean +- std (n), and on how many "
-      f"of the n seeds the method is ahead.", "",
+      f"Test accuracy minus {reference}'s on the same seed (same source and "
+      f"fine-tuned start; each method draws its own data order), in "
+      f"percentage points: mean +- std (n), and on how many of the n seeds "
+      f"the method is ahead.", "",
       "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
       "|---|" + "---|" * len(settings)]
   by_key = {(r["setting"], r["method"]): r for r in paired}
