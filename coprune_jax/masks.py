@@ -4,7 +4,7 @@ A mask tree has the structure of the params: a boolean array (True = kept)
 for every parameter with a keep ratio and None for every parameter left dense.
 """
 
-from typing import Any, Callable, Union
+from typing import Any, Callable, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,67 @@ from coprune_jax import tree_paths
 
 PyTree = Any
 Fusion = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def _check_scope(scope: str) -> None:
+  if scope not in ("layer", "global"):
+    raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+
+
+def _ranking(scores: PyTree, keep_ratios: PyTree, scope: str):
+  """The score groups and kept counts of one mask tree, and where they go."""
+  tree_paths.check_same_layout(keep_ratios, scores, "keep-ratio tree",
+                               "scores", compare_shapes=False)
+  entries = []  # (position among leaves, scores, kept count)
+  ratio_leaves = tree_paths.named_leaves(keep_ratios, keep_none=True)
+  score_leaves = tree_paths.named_leaves(scores, keep_none=True)
+  for i, ((name, keep_ratio), (_, score)) in enumerate(
+      zip(ratio_leaves, score_leaves)):
+    if keep_ratio is None:
+      continue
+    if score is None:
+      raise ValueError(f"parameter '{name}' has a keep ratio but no score")
+    score = jnp.asarray(score)
+    entries.append((i, score, keep_ratios_lib.kept_count(score.size,
+                                                         keep_ratio)))
+  if not entries:
+    groups, counts = [], []
+  elif scope == "layer":
+    groups = [[score] for _, score, _ in entries]
+    counts = [count for _, _, count in entries]
+  else:
+    groups = [[score for _, score, _ in entries]]
+    counts = [sum(count for _, _, count in entries)]
+  return groups, counts, ([i for i, _, _ in entries], len(ratio_leaves))
+
+
+def _mask_tree(keep_ratios: PyTree, group_masks, positions) -> PyTree:
+  indices, num_leaves = positions
+  leaves = [None] * num_leaves
+  for i, mask in zip(indices, [m for group in group_masks for m in group]):
+    leaves[i] = mask
+  treedef = jax.tree.structure(keep_ratios, is_leaf=lambda x: x is None)
+  return jax.tree.unflatten(treedef, leaves)
+
+
+def score_mask_trees(score_trees: Sequence[PyTree], keep_ratios: PyTree,
+                     scope: str = "layer") -> list[PyTree]:
+  """`score_masks` of several score trees, selected together in one pass.
+
+  One selection over all trees' layers costs about what one tree's costs on
+  an accelerator (the passes are per buffer, not per layer).
+  """
+  _check_scope(scope)
+  rankings = [_ranking(scores, keep_ratios, scope) for scores in score_trees]
+  groups = [g for groups, _, _ in rankings for g in groups]
+  counts = [c for _, counts, _ in rankings for c in counts]
+  selected = topk.top_count_masks(groups, counts) if groups else []
+  trees = []
+  for tree_groups, _, positions in rankings:
+    tree_masks, selected = (selected[:len(tree_groups)],
+                            selected[len(tree_groups):])
+    trees.append(_mask_tree(keep_ratios, tree_masks, positions))
+  return trees
 
 
 def score_masks(scores: PyTree, keep_ratios: PyTree,
@@ -33,35 +94,7 @@ def score_masks(scores: PyTree, keep_ratios: PyTree,
   Returns:
     A mask tree: boolean arrays of the scores' shapes, None where unpruned.
   """
-  if scope not in ("layer", "global"):
-    raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
-  tree_paths.check_same_layout(keep_ratios, scores, "keep-ratio tree",
-                               "scores", compare_shapes=False)
-  entries = []  # (position among leaves, scores, kept count)
-  ratio_leaves = tree_paths.named_leaves(keep_ratios, keep_none=True)
-  score_leaves = tree_paths.named_leaves(scores, keep_none=True)
-  for i, ((name, keep_ratio), (_, score)) in enumerate(
-      zip(ratio_leaves, score_leaves)):
-    if keep_ratio is None:
-      continue
-    if score is None:
-      raise ValueError(f"parameter '{name}' has a keep ratio but no score")
-    score = jnp.asarray(score)
-    entries.append((i, score, keep_ratios_lib.kept_count(score.size,
-                                                         keep_ratio)))
-  leaves = [None] * len(ratio_leaves)
-  if entries:
-    if scope == "layer":
-      groups = [[score] for _, score, _ in entries]
-      counts = [count for _, _, count in entries]
-    else:
-      groups = [[score for _, score, _ in entries]]
-      counts = [sum(count for _, _, count in entries)]
-    masks = [m for group in topk.top_count_masks(groups, counts) for m in group]
-    for (i, _, _), mask in zip(entries, masks):
-      leaves[i] = mask
-  treedef = jax.tree.structure(keep_ratios, is_leaf=lambda x: x is None)
-  return jax.tree.unflatten(treedef, leaves)
+  return score_mask_trees([scores], keep_ratios, scope)[0]
 
 
 def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
@@ -133,12 +166,16 @@ def cooperative_masks(source_params: PyTree, target_params: PyTree, alpha,
                                "target params")
   check_alpha(alpha)
   fuse = resolve_fusion(fusion)
-  source_masks = magnitude_masks(source_params, keep_ratios, scope)
+  tree_paths.check_same_layout(keep_ratios, source_params, "keep-ratio tree",
+                               "params", compare_shapes=False)
   fused_scores = tree_paths.map_with_names(
       lambda _, keep_ratio, ws, wt: (None if keep_ratio is None
                                      else fuse(ws, wt, alpha)),
       keep_ratios, source_params, target_params)
-  target_masks = score_masks(fused_scores, keep_ratios, scope)
+  # Both domains in one selection: half the passes of two.
+  source_masks, target_masks = score_mask_trees(
+      [_magnitudes(source_params, keep_ratios), fused_scores], keep_ratios,
+      scope)
   return source_masks, target_masks
 
 

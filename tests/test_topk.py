@@ -5,6 +5,7 @@ import pytest
 
 from coprune_jax import keep_ratios as keep_ratios_lib
 from coprune_jax import topk
+from tests import per_layer_topk
 
 
 def reference_top(scores: np.ndarray, count: int) -> np.ndarray:
@@ -108,3 +109,63 @@ def test_float64_scores_are_ranked_at_full_precision():
     # In float32 the first three tie and the lowest indices would win.
     np.testing.assert_array_equal(topk.topk_mask(scores, 0.5),
                                   [False, True, True, False])
+
+
+def random_groups_with_planted_ties(seed):
+  """Per-layer and multi-array groups; coarse values tie across rows."""
+  rng = np.random.default_rng(seed)
+  shapes = [(5, 5, 3, 8), (40,), (7, 9), (1,), (3, 3, 8, 16)]
+  arrays = []
+  for i, shape in enumerate(shapes):
+    values = rng.normal(size=shape).astype(np.float32)
+    if i % 2 == 0:  # planted ties: a few distinct values only
+      values = np.round(values * 2) / 2
+    values.reshape(-1)[::3] = 0.5  # and one value repeated everywhere
+    arrays.append(jnp.asarray(values))
+  groups = [[a] for a in arrays] + [arrays[:3], arrays[2:]]
+  counts = [max(1, int(rng.integers(1, a.size + 1))) for a in arrays]
+  counts += [int(rng.integers(1, sum(a.size for a in g) + 1))
+             for g in groups[len(arrays):]]
+  return groups, counts
+
+
+# Short rows split groups over many rows (and ties across rows); every
+# digit width divides 32 or leaves a shorter last digit.
+@pytest.mark.parametrize("seed,digit_bits,row_length", [
+    (0, 1, 8), (1, 2, 1024), (2, 3, 32), (3, 4, 16), (4, 5, 64), (5, 6, 1024)])
+def test_batched_select_equals_the_per_layer_path(seed, digit_bits,
+                                                  row_length):
+  groups, counts = random_groups_with_planted_ties(seed)
+  expected = per_layer_topk.top_count_masks(groups, counts)
+  got = jax.jit(lambda g: topk._select(g, counts, digit_bits, row_length))(  # pylint: disable=protected-access
+      groups)
+  for group, got_masks, expected_masks, count in zip(groups, got, expected,
+                                                     counts):
+    assert sum(int(m.sum()) for m in got_masks) == count
+    for scores, mask, reference in zip(group, got_masks, expected_masks):
+      assert mask.shape == scores.shape
+      np.testing.assert_array_equal(mask, reference)
+
+
+def test_library_default_equals_the_per_layer_path():
+  groups, counts = random_groups_with_planted_ties(7)
+  for got, expected in zip(topk.top_count_masks(groups, counts),
+                           per_layer_topk.top_count_masks(groups, counts)):
+    for mask, reference in zip(got, expected):
+      np.testing.assert_array_equal(mask, reference)
+
+
+@pytest.mark.parametrize("digit_bits", [3, 4])
+def test_float64_batched_select_at_full_precision(digit_bits):
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(0)
+    base = 1.0 + rng.integers(0, 4, size=300) * 1e-12  # ties only in float32
+    groups = [[jnp.asarray(base)], [jnp.asarray(base[:77]),
+                                    jnp.asarray(-base)]]
+    counts = [101, 40]
+    got = topk._select(groups, counts, digit_bits, 32)  # pylint: disable=protected-access
+    expected = per_layer_topk.top_count_masks(groups, counts)
+    for got_masks, expected_masks in zip(got, expected):
+      for mask, reference in zip(got_masks, expected_masks):
+        np.testing.assert_array_equal(mask, reference)
+    np.testing.assert_array_equal(got[0][0], reference_top(base, 101))

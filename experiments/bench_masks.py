@@ -1,0 +1,161 @@
+"""Benchmark: both domains' exact masks, by digit width and row length.
+
+Times the cooperative mask recomputation (source masks from |W_s|, target
+masks from the signed fusion, every kernel and bias of the model pruned
+per layer) on the CIFAR-Net and ResNet-18 trees of `bench_step.py`, for
+every (digit bits, row length, counting form) of the batched radix select in
+`coprune_jax.topk`, and for two baselines: the previous per-layer selection
+(32 compare-and-count passes per layer, `tests/per_layer_topk.py`) and
+`lax.top_k` per layer. This is the measurement behind the per-backend digit
+width in `coprune_jax/topk.py`. Every variant's masks are checked equal to
+the library's before timing.
+
+  python experiments/bench_masks.py                  # default backend
+  python experiments/bench_masks.py --json out.json  # also write the figures
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import coprune_jax as cj
+from coprune_jax import masks as masks_lib
+from coprune_jax import topk
+from coprune_jax.models import CifarNet, ResNet18
+from coprune_jax.train import protocol
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from tests import per_layer_topk  # pylint: disable=g-import-not-at-top
+from bench_step import median_seconds  # pylint: disable=g-import-not-at-top
+
+
+def score_groups(source, target, ratios, alpha=0.5):
+  """Per-layer groups and counts of both domains, as `cooperative_masks`."""
+  groups, counts = [], []
+  for fused in (False, True):
+    for (_, ratio), (_, ws), (_, wt) in zip(
+        cj.named_leaves(ratios, keep_none=True),
+        cj.named_leaves(source, keep_none=True),
+        cj.named_leaves(target, keep_none=True)):
+      if ratio is None:
+        continue
+      scores = (masks_lib.signed_fusion(ws, wt, alpha) if fused
+                else jnp.abs(ws))
+      groups.append([scores])
+      counts.append(cj.kept_count(ws.size, ratio))
+  return groups, counts
+
+
+def count_by_broadcast_minor(keys, candidates):
+  """(rows, R, C) compares summed over R: a column reduction for XLA."""
+  return jnp.sum(keys[:, :, None] >= candidates[:, None, :], axis=1,
+                 dtype=jnp.int32)
+
+
+def count_by_broadcast_major(keys, candidates):
+  """(rows, C, R) compares summed over R: a row reduction per candidate."""
+  return jnp.sum(keys[:, None, :] >= candidates[:, :, None], axis=2,
+                 dtype=jnp.int32)
+
+
+COUNT_FORMS = {"variadic": topk.count_at_or_above,
+               "broadcast-minor": count_by_broadcast_minor,
+               "broadcast-major": count_by_broadcast_major}
+
+
+def lax_top_k_masks(groups, counts):
+  masks = []
+  for (scores,), count in zip(groups, counts):
+    threshold = jax.lax.top_k(scores.reshape(-1), count)[0][-1]
+    masks.append([scores >= threshold])  # ties not split: a lower bound on cost
+  return masks
+
+
+def bench_tree(name, params, rules, variants, num_steps):
+  ratios = cj.keep_ratio_tree(params, rules)
+  # A target that differs from the source, so that the two rankings differ.
+  noise = jax.tree.map(
+      lambda w: 0.1 * jax.random.normal(jax.random.key(w.size), w.shape,
+                                        w.dtype), params)
+  target = jax.tree.map(lambda w, e: 0.9 * w + e, params, noise)
+  num_weights = sum(w.size for w in jax.tree.leaves(params))
+  print(f"\n{name}: {num_weights:,} weights per domain, "
+        f"{len(jax.tree.leaves(params))} layers")
+
+  def select_from_params(select):
+    return jax.jit(lambda s, t: select(*score_groups(s, t, ratios)))
+
+  expected = jax.device_get(select_from_params(
+      lambda g, c: per_layer_topk.top_count_masks(g, c))(params, target))
+  results = {}
+  for label, select, check in variants:
+    fn = select_from_params(select)
+    if check:
+      got = jax.device_get(fn(params, target))
+      if not all(np.array_equal(a, b) for a, b in zip(
+          jax.tree.leaves(got), jax.tree.leaves(expected))):
+        raise AssertionError(f"{label}: masks differ from the per-layer path")
+    steps = num_steps if "lax.top_k" not in label else max(3, num_steps // 10)
+    results[label] = median_seconds(
+        lambda: jax.block_until_ready(fn(params, target)), steps, 2)
+    print(f"  {label:44s} {results[label] * 1e3:9.3f} ms", flush=True)
+  return results
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--steps", type=int, default=30)
+  parser.add_argument("--digit-bits", type=int, nargs="+", default=[1, 2, 4, 8])
+  parser.add_argument("--row-lengths", type=int, nargs="+",
+                      default=[1024, 4096])
+  parser.add_argument("--count-forms", nargs="+", default=["variadic"],
+                      choices=sorted(COUNT_FORMS))
+  parser.add_argument("--skip-resnet", action="store_true")
+  parser.add_argument("--json", help="write the figures (ms) to this file")
+  args = parser.parse_args()
+
+  device = jax.devices()[0]
+  header = {"date": str(datetime.date.today()), "jax_version": jax.__version__,
+            "backend": jax.default_backend(), "device": device.device_kind,
+            "commit": os.environ.get("COMMIT", "unknown")}
+  print(header)
+  variants = [("library default (top_count_masks)", topk.top_count_masks,
+               True)]
+  for form in args.count_forms:
+    for bits in args.digit_bits:
+      for row in args.row_lengths:
+        variants.append((
+            f"{bits}-bit digits, rows of {row}, {form}",
+            lambda g, c, bits=bits, row=row, form=form: topk._select(  # pylint: disable=protected-access
+                g, c, bits, row, COUNT_FORMS[form]),
+            True))
+  variants += [("previous per-layer passes", per_layer_topk.top_count_masks,
+                False),
+               ("lax.top_k per layer (no tie split)", lax_top_k_masks, False)]
+
+  keys = jax.random.split(jax.random.key(0), 2)
+  report = dict(header)
+  cifar_params = CifarNet(num_classes=9).init(
+      keys[0], jnp.zeros((1, 32, 32, 3)))["params"]
+  report["cifar_net_ms"] = {k: v * 1e3 for k, v in bench_tree(
+      "CIFAR-Net, 1.35% kept", cifar_params,
+      protocol.CIFAR_NET_KEEP_RATIOS_1_35, variants, args.steps).items()}
+  if not args.skip_resnet:
+    resnet_params = ResNet18(num_classes=10, stem="cifar").init(
+        keys[1], jnp.zeros((1, 32, 32, 3)))["params"]
+    report["resnet18_ms"] = {k: v * 1e3 for k, v in bench_tree(
+        "ResNet-18 (CIFAR stem), 4% kept", resnet_params, [(".*", 0.04)],
+        variants, args.steps).items()}
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
