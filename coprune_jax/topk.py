@@ -83,18 +83,23 @@ def _flat_buffer(key_groups, layout: _RowLayout) -> jax.Array:
   return jnp.concatenate(parts).reshape(-1, layout.row_length)
 
 
-def count_at_or_above(keys: jax.Array, candidates: jax.Array) -> jax.Array:
-  """(rows, C) counts of each row's keys >= each of its C candidates.
+def _sum_rows_together(flags: Sequence[jax.Array]) -> jax.Array:
+  """(rows, len(flags)) per-row counts of boolean (rows, R) arrays.
 
-  One variadic reduction, so that every candidate is counted in the same
-  pass over the keys (one kernel on a GPU).
+  One variadic reduction, so that all are counted in the same pass over the
+  keys they are computed from (one kernel on a GPU).
   """
-  operands = tuple((keys >= candidates[:, j:j + 1]).astype(jnp.int32)
-                   for j in range(candidates.shape[1]))
+  operands = tuple(f.astype(jnp.int32) for f in flags)
   zeros = tuple(jnp.zeros((), jnp.int32) for _ in operands)
   sums = lax.reduce(operands, zeros,
                     lambda xs, ys: tuple(x + y for x, y in zip(xs, ys)), (1,))
   return jnp.stack(sums, axis=1)
+
+
+def count_at_or_above(keys: jax.Array, candidates: jax.Array) -> jax.Array:
+  """(rows, C) counts of each row's keys >= each of its C candidates."""
+  return _sum_rows_together([keys >= candidates[:, j:j + 1]
+                             for j in range(candidates.shape[1])])
 
 
 def _kth_largest_keys(keys: jax.Array, layout: _RowLayout, counts: jax.Array,
@@ -121,24 +126,24 @@ def _kth_largest_keys(keys: jax.Array, layout: _RowLayout, counts: jax.Array,
 def _keep_ties_in_index_order(keys, layout: _RowLayout, thresholds, counts):
   """Keys above their group's threshold, then tied keys in index order."""
   row_thresholds = thresholds[layout.row_group][:, None]
-  above = keys > row_thresholds
-  tied = keys == row_thresholds
-  tied_per_row = jnp.sum(tied, axis=1, dtype=jnp.int32)
-  tied_to_keep = counts - layout.sum_rows(jnp.sum(above, axis=1,
-                                                  dtype=jnp.int32))
+  above_per_row, tied_per_row = _sum_rows_together(
+      [keys > row_thresholds, keys == row_thresholds]).T
+  tied_to_keep = counts - layout.sum_rows(above_per_row)
   tied_before_row = jnp.cumsum(tied_per_row) - tied_per_row
   tied_before_row -= tied_before_row[layout.first_row][layout.row_group]
   keep_in_row = jnp.clip(tied_to_keep[layout.row_group] - tied_before_row, 0,
                          tied_per_row)
-  mask = above | (tied & (keep_in_row == tied_per_row)[:, None])
+  all_tied_kept = (keep_in_row == tied_per_row)[:, None]
+  mask = (keys > row_thresholds) | ((keys == row_thresholds) & all_tied_kept)
   # At most one row per group keeps only some of its ties: rank those rows'
   # ties by a prefix sum (any row of a group without such a row ranks right).
   rows = jnp.arange(keys.shape[0], dtype=jnp.int32)
   split = (keep_in_row > 0) & (keep_in_row < tied_per_row)
   split_row = layout.sum_rows(jnp.where(split, rows + 1, 0)) - 1
   split_row = jnp.where(split_row < 0, layout.first_row, split_row)
-  row_tied = tied[split_row]
-  row_mask = above[split_row] | (
+  row_keys, group_thresholds = keys[split_row], thresholds[:, None]
+  row_tied = row_keys == group_thresholds
+  row_mask = (row_keys > group_thresholds) | (
       row_tied & (jnp.cumsum(row_tied, axis=1, dtype=jnp.int32)
                   <= keep_in_row[split_row][:, None]))
   return mask.at[split_row].set(row_mask, unique_indices=True)

@@ -12,6 +12,8 @@ the library's before timing.
 
   python experiments/bench_masks.py                  # default backend
   python experiments/bench_masks.py --json out.json  # also write the figures
+  python experiments/bench_masks.py --stages --digit-bits 4 --row-lengths 1024
+      # and where the time of one selection goes, stage by stage
 """
 
 import argparse
@@ -108,6 +110,57 @@ def bench_tree(name, params, rules, variants, num_steps):
   return results
 
 
+def stage_times(params, rules, digit_bits, row_length, num_steps):
+  """Milliseconds of each stage of one batched selection (both domains)."""
+  ratios = cj.keep_ratio_tree(params, rules)
+  target = jax.tree.map(lambda w: 0.9 * w, params)
+  groups, counts = score_groups(params, target, ratios)
+  layout = topk._RowLayout([g[0].size for g in groups], row_length)  # pylint: disable=protected-access
+  count_array = jnp.asarray(counts, jnp.int32)
+
+  def flat_keys(s, t):
+    groups, _ = score_groups(s, t, ratios)
+    return topk._flat_buffer([[topk._order_keys(g[0], False)] for g in groups],  # pylint: disable=protected-access
+                             layout)
+
+  keys = jax.jit(flat_keys)(params, target)
+  candidates = jnp.broadcast_to(
+      jnp.arange(1, 2**digit_bits, dtype=jnp.uint32) << 20,
+      (keys.shape[0], 2**digit_bits - 1))
+  per_row = topk.count_at_or_above(keys, candidates)
+  thresholds = jax.jit(lambda k: topk._kth_largest_keys(  # pylint: disable=protected-access
+      k, layout, count_array, digit_bits))(keys)
+  flat_mask = jax.jit(lambda k, t: topk._keep_ties_in_index_order(  # pylint: disable=protected-access
+      k, layout, t, count_array))(keys, thresholds)
+  stages = {
+      "flat key buffer from both domains' params": (flat_keys, params, target),
+      "one counting pass (count_at_or_above)": (topk.count_at_or_above, keys,
+                                                candidates),
+      "per-group sums of one pass (segment_sum)": (layout.sum_rows, per_row),
+      "prefix sum over rows (jnp.cumsum)": (
+          lambda x: jnp.cumsum(x[:, 0]), per_row),
+      "all passes (_kth_largest_keys)": (
+          lambda k: topk._kth_largest_keys(k, layout, count_array,  # pylint: disable=protected-access
+                                           digit_bits), keys),
+      "tie rule (_keep_ties_in_index_order)": (
+          lambda k, t: topk._keep_ties_in_index_order(k, layout, t,  # pylint: disable=protected-access
+                                                      count_array),
+          keys, thresholds),
+      "slices of the flat mask into layers": (
+          lambda m: [m.reshape(-1)[int(r) * row_length:][:g[0].size]
+                     for r, g in zip(layout.first_row, groups)], flat_mask),
+  }
+  print(f"\nstages, {digit_bits}-bit digits, rows of {row_length}, "
+        f"{keys.shape[0]:,} rows:")
+  times = {}
+  for label, (fn, *args) in stages.items():
+    fn = jax.jit(fn)
+    times[label] = median_seconds(
+        lambda: jax.block_until_ready(fn(*args)), num_steps, 2) * 1e3
+    print(f"  {label:44s} {times[label]:9.3f} ms", flush=True)
+  return times
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--steps", type=int, default=30)
@@ -117,6 +170,9 @@ def main():
   parser.add_argument("--count-forms", nargs="+", default=["variadic"],
                       choices=sorted(COUNT_FORMS))
   parser.add_argument("--skip-resnet", action="store_true")
+  parser.add_argument("--stages", action="store_true",
+                      help="also time each stage of the selection on the "
+                      "ResNet-18 tree, at the first digit width and row length")
   parser.add_argument("--json", help="write the figures (ms) to this file")
   args = parser.parse_args()
 
@@ -152,6 +208,10 @@ def main():
     report["resnet18_ms"] = {k: v * 1e3 for k, v in bench_tree(
         "ResNet-18 (CIFAR stem), 4% kept", resnet_params, [(".*", 0.04)],
         variants, args.steps).items()}
+    if args.stages:
+      report["resnet18_stages_ms"] = stage_times(
+          resnet_params, [(".*", 0.04)], args.digit_bits[0],
+          args.row_lengths[0], args.steps)
   if args.json:
     with open(args.json, "w") as f:
       json.dump(report, f, indent=1)
