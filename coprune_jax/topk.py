@@ -11,14 +11,17 @@ threshold are kept; entries equal to it are kept in index order until exactly
 k are kept (a prefix sum over the tied counts of the rows, and one row per
 group ranked within itself).
 
-The digit width is chosen per backend, because the cost model differs:
-- CPU: 1 bit per pass (32 passes for float32). The CPU is compute-bound on
-  this and every extra candidate costs a compare per entry, so 32 passes of
-  one compare beat 8 passes of 15 compares.
-- GPU and TPU: 4 bits per pass (8 passes of 15 compares). Each pass reads the
-  buffer from memory once and the compares are nearly free, so fewer passes
-  win; a pass over all layers is one kernel, not one per layer (the previous
-  per-layer loop launched thousands of tiny kernels per step on a GPU).
+The digit width is chosen per backend (measured with
+`experiments/bench_masks.py`, figures in `experiments/RESULTS.md`):
+- CPU: 2 bits per pass (16 passes of 3 compares). The CPU is bound by
+  reading the buffer: 1-bit digits (32 passes) took 2.6x as long on the
+  ResNet-18 tree, while 4-bit digits (8 passes of 15 compares) gained
+  nothing, the compares costing what the saved passes saved.
+- GPU and TPU: 4 bits per pass (8 passes of 15 compares): on an H100 the
+  compares are nearly free and every pass is a kernel launch and a read of
+  the buffer (2-bit digits were 1.25x slower on ResNet-18, 1.5x on
+  CIFAR-Net). Wider digits (63- and 255-way reductions) are unmeasured: a
+  GPU run that included them returned nothing within 9 minutes.
 
 Cost for n scores in G groups: 32 / digit_bits passes of
 (2**digit_bits - 1) compare-and-count over the buffer, one pass for the tie
