@@ -46,16 +46,15 @@ def _ranking(scores: PyTree, keep_ratios: PyTree, scope: str):
   else:
     groups = [[score for _, score, _ in entries]]
     counts = [sum(count for _, _, count in entries)]
-  return groups, counts, ([i for i, _, _ in entries], len(ratio_leaves))
+  return groups, counts, [i for i, _, _ in entries]
 
 
-def _mask_tree(keep_ratios: PyTree, group_masks, positions) -> PyTree:
-  indices, num_leaves = positions
-  leaves = [None] * num_leaves
-  for i, mask in zip(indices, [m for group in group_masks for m in group]):
-    leaves[i] = mask
+def _mask_tree(keep_ratios: PyTree, group_masks, leaf_indices) -> PyTree:
+  """The mask tree with the selected masks at their leaves, None elsewhere."""
   treedef = jax.tree.structure(keep_ratios, is_leaf=lambda x: x is None)
-  return jax.tree.unflatten(treedef, leaves)
+  by_leaf = dict(zip(leaf_indices, [m for group in group_masks for m in group]))
+  return jax.tree.unflatten(treedef, [by_leaf.get(i)
+                                      for i in range(treedef.num_leaves)])
 
 
 def score_mask_trees(score_trees: Sequence[PyTree], keep_ratios: PyTree,
@@ -71,10 +70,10 @@ def score_mask_trees(score_trees: Sequence[PyTree], keep_ratios: PyTree,
   counts = [c for _, counts, _ in rankings for c in counts]
   selected = topk.top_count_masks(groups, counts) if groups else []
   trees = []
-  for tree_groups, _, positions in rankings:
+  for tree_groups, _, leaf_indices in rankings:
     tree_masks, selected = (selected[:len(tree_groups)],
                             selected[len(tree_groups):])
-    trees.append(_mask_tree(keep_ratios, tree_masks, positions))
+    trees.append(_mask_tree(keep_ratios, tree_masks, leaf_indices))
   return trees
 
 

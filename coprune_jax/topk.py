@@ -39,7 +39,9 @@ from jax import lax
 
 from coprune_jax import keep_ratios as keep_ratios_lib
 
-# (digit bits, row length) per backend; see the module docstring.
+# Digit bits per backend (see the module docstring) and the buffer's row
+# length: long enough for efficient row reductions, short enough that padding
+# each layer to whole rows costs little.
 CPU_DIGIT_BITS = 2
 ACCELERATOR_DIGIT_BITS = 4
 ROW_LENGTH = 1024
@@ -154,6 +156,8 @@ def _keep_ties_in_index_order(keys, layout: _RowLayout, thresholds, counts):
 
 def _select(score_groups, counts, digit_bits: int, row_length: int,
             count_rows=count_at_or_above):
+  """`top_count_masks` at one digit width and row length; `count_rows` is
+  how each pass counts (`experiments/bench_masks.py` compares forms)."""
   wide = any(s.dtype == jnp.float64 for group in score_groups for s in group)
   key_groups = [[_order_keys(s, wide) for s in group] for group in score_groups]
   layout = _RowLayout([sum(s.size for s in group) for group in score_groups],

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Issue 15's GPU measurements as one prepared command (about 5 minutes on an
-# H100): the exactness tests of the mask selection on the GPU, the mask
+# Issue 15's GPU measurements as one prepared command, under 5 minutes on an
+# H100: the exactness tests of the mask selection on the GPU, the mask
 # variants and where one selection's time goes (bench_masks.py), the step
-# (bench_step.py) and the authors' PyTorch loop (bench_reference_torch.py).
-# Needs jax with CUDA, flax, optax and torch (the device image has them);
-# coprune_jax is imported from this checkout. Writes
-# experiments/results/*_gpu.json, and copies them and the log to $OUT when
+# (bench_step.py) and the authors' PyTorch loop (bench_reference_torch.py);
+# with --profile also the kernels of every step program (profile_gpu.py,
+# about 2 minutes more). Needs jax with CUDA, flax, optax and torch (the
+# device image has them); coprune_jax is imported from this checkout. Writes
+# experiments/results/*_gpu.json and copies them and the log to $OUT when
 # that is set (the device tool). Every stage has its own time limit, so that
 # one slow compile cannot take the others' results with it (a first try with
 # 6- and 8-bit digits, 63- and 255-way reductions, got nothing back in 9 min).
 #
-#   COMMIT=$(git rev-parse --short HEAD) bash experiments/bench_gpu.sh
+#   COMMIT=$(git rev-parse --short HEAD) bash experiments/bench_gpu.sh [--profile]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -21,13 +22,17 @@ log=${OUT:-/tmp}/bench_gpu.log
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   echo "commit ${COMMIT:-unknown}"
-  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_topk.py \
+  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_topk.py \
     -k "per_layer_path or float64 or ties or infinities"
-  timeout 100 python3 experiments/bench_masks.py --digit-bits 4 2 3 5 \
+  timeout 80 python3 experiments/bench_masks.py --digit-bits 4 2 3 5 \
     --row-lengths 1024 4096 --stages --json "$results/bench_masks_gpu.json"
-  timeout 150 python3 experiments/bench_step.py --resnet-steps 20 \
+  timeout 120 python3 experiments/bench_step.py --resnet-steps 20 \
     --json "$results/bench_step_gpu.json"
-  timeout 60 python3 experiments/bench_reference_torch.py \
+  timeout 40 python3 experiments/bench_reference_torch.py \
     --json "$results/bench_reference_torch_gpu.json"
+  if [ "${1:-}" = "--profile" ]; then
+    timeout 150 python3 experiments/profile_gpu.py \
+      --json "$results/profile_gpu.json"
+  fi
 } 2>&1 | grep --line-buffered -v "Warning\|warnings.warn" | tee "$log"
 if [ -n "${OUT:-}" ]; then cp "$results"/*_gpu.json "$OUT"/; fi
