@@ -28,7 +28,6 @@ Cost for n scores in G groups: 32 / digit_bits passes of
 rule, and a copy in and out of the buffer; no sort, no branch.
 """
 
-import functools
 import math
 from typing import Sequence
 
@@ -108,15 +107,17 @@ def count_at_or_above(keys: jax.Array, candidates: jax.Array) -> jax.Array:
 
 
 def _kth_largest_keys(keys: jax.Array, layout: _RowLayout, counts: jax.Array,
-                      digit_bits: int, count_rows=count_at_or_above
-                      ) -> jax.Array:
-  """Per group, the largest key t such that at least `count` keys are >= t."""
+                      digit_bits: int, count_rows=count_at_or_above,
+                      unroll: bool = True) -> jax.Array:
+  """Per group, the largest key t such that at least `count` keys are >= t.
+
+  `unroll=False` runs equal-width passes in a loop (a smaller program,
+  faster to compile); every pass is then one loop iteration.
+  """
   uint_type = keys.dtype
-  thresholds = jnp.zeros(layout.num_groups, uint_type)
-  low_bit = jnp.iinfo(uint_type).bits
-  while low_bit > 0:
-    bits = min(digit_bits, low_bit)
-    low_bit -= bits
+  key_bits = jnp.iinfo(uint_type).bits
+
+  def add_digit(thresholds, bits, low_bit):
     digits = jnp.arange(1, 2**bits, dtype=uint_type) << low_bit
     candidates = thresholds[:, None] | digits  # (groups, 2**bits - 1)
     per_row = count_rows(keys, candidates[layout.row_group])
@@ -124,7 +125,20 @@ def _kth_largest_keys(keys: jax.Array, layout: _RowLayout, counts: jax.Array,
     # Counts fall as the candidate digit rises: the number of candidates
     # with enough keys above them is the largest such digit.
     digit = jnp.sum(enough, axis=1, dtype=uint_type)
-    thresholds = thresholds | (digit << low_bit)
+    return thresholds | (digit << low_bit)
+
+  thresholds = jnp.zeros(layout.num_groups, uint_type)
+  if not unroll and key_bits % digit_bits == 0:
+    return lax.fori_loop(
+        0, key_bits // digit_bits,
+        lambda i, t: add_digit(t, digit_bits, (key_bits - digit_bits * (i + 1)
+                                               ).astype(uint_type)),
+        thresholds)
+  low_bit = key_bits
+  while low_bit > 0:
+    bits = min(digit_bits, low_bit)
+    low_bit -= bits
+    thresholds = add_digit(thresholds, bits, low_bit)
   return thresholds
 
 
@@ -155,7 +169,7 @@ def _keep_ties_in_index_order(keys, layout: _RowLayout, thresholds, counts):
 
 
 def _select(score_groups, counts, digit_bits: int, row_length: int,
-            count_rows=count_at_or_above):
+            count_rows=count_at_or_above, unroll: bool = True):
   """`top_count_masks` at one digit width and row length; `count_rows` is
   how each pass counts (`experiments/bench_masks.py` compares forms)."""
   wide = any(s.dtype == jnp.float64 for group in score_groups for s in group)
@@ -165,7 +179,7 @@ def _select(score_groups, counts, digit_bits: int, row_length: int,
   keys = _flat_buffer(key_groups, layout)
   counts = jnp.asarray(counts, jnp.int32)
   thresholds = _kth_largest_keys(keys, layout, counts, digit_bits,
-                                  count_rows)
+                                  count_rows, unroll)
   flat_mask = _keep_ties_in_index_order(keys, layout, thresholds,
                                         counts).reshape(-1)
   masks = []
@@ -180,12 +194,14 @@ def _select(score_groups, counts, digit_bits: int, row_length: int,
   return masks
 
 
-@functools.partial(jax.jit, static_argnames=("counts",))
+@jax.jit
 def _select_per_backend(score_groups, counts):
+  # Counts are traced: one compilation serves every keep ratio of a shape.
   return lax.platform_dependent(
-      score_groups,
-      cpu=lambda g: _select(g, counts, CPU_DIGIT_BITS, ROW_LENGTH),
-      default=lambda g: _select(g, counts, ACCELERATOR_DIGIT_BITS, ROW_LENGTH))
+      score_groups, counts,
+      cpu=lambda g, c: _select(g, c, CPU_DIGIT_BITS, ROW_LENGTH,
+                               unroll=False),
+      default=lambda g, c: _select(g, c, ACCELERATOR_DIGIT_BITS, ROW_LENGTH))
 
 
 def top_count_masks(score_groups: Sequence[Sequence[jax.Array]],
@@ -196,17 +212,17 @@ def top_count_masks(score_groups: Sequence[Sequence[jax.Array]],
   mask, all layers for a global one). Ties are broken by position: earlier
   arrays of the group first, then lower flat index. All groups are selected
   together (one pass over all of them per digit); jit-compiled and cached per
-  shapes and counts, so eager calls are cheap after the first.
+  shapes, so eager calls are cheap after the first.
   """
   if any(not group for group in score_groups):
     raise ValueError("every score group needs at least one array")
-  counts = tuple(int(c) for c in counts)
+  counts = [int(c) for c in counts]
   score_groups = [[jnp.asarray(s) for s in group] for group in score_groups]
   for group, count in zip(score_groups, counts):
     size = sum(s.size for s in group)
     if not 1 <= count <= size:
       raise ValueError(f"cannot keep {count} of {size} scores")
-  return _select_per_backend(score_groups, counts)
+  return _select_per_backend(score_groups, np.asarray(counts, np.int32))
 
 
 def topk_mask(scores: jax.Array, keep_ratio: float) -> jax.Array:

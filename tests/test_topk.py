@@ -129,16 +129,17 @@ def random_groups_with_planted_ties(seed):
   return groups, counts
 
 
-# Short rows split groups over many rows (and ties across rows); every
-# digit width divides 32 or leaves a shorter last digit.
-@pytest.mark.parametrize("seed,digit_bits,row_length", [
-    (0, 1, 8), (1, 2, 1024), (2, 3, 32), (3, 4, 16), (4, 5, 64), (5, 6, 1024)])
+# Short rows split groups over many rows (and ties across rows); digit
+# widths that divide 32 (in a loop or unrolled) or leave a shorter last digit.
+@pytest.mark.parametrize("seed,digit_bits,row_length,unroll", [
+    (0, 1, 8, False), (1, 2, 1024, False), (2, 3, 32, True), (3, 4, 16, True),
+    (4, 5, 64, True), (5, 6, 1024, True)])
 def test_batched_select_equals_the_per_layer_path(seed, digit_bits,
-                                                  row_length):
+                                                  row_length, unroll):
   groups, counts = random_groups_with_planted_ties(seed)
   expected = per_layer_topk.top_count_masks(groups, counts)
-  got = jax.jit(lambda g: topk._select(g, counts, digit_bits, row_length))(  # pylint: disable=protected-access
-      groups)
+  got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
+      g, counts, digit_bits, row_length, unroll=unroll))(groups)
   for group, got_masks, expected_masks, count in zip(groups, got, expected,
                                                      counts):
     assert sum(int(m.sum()) for m in got_masks) == count
@@ -155,15 +156,15 @@ def test_library_default_equals_the_per_layer_path():
       np.testing.assert_array_equal(mask, reference)
 
 
-@pytest.mark.parametrize("digit_bits", [3, 4])
-def test_float64_batched_select_at_full_precision(digit_bits):
+@pytest.mark.parametrize("digit_bits,unroll", [(2, False), (5, True)])
+def test_float64_batched_select_at_full_precision(digit_bits, unroll):
   with jax.enable_x64(True):
     rng = np.random.default_rng(0)
     base = 1.0 + rng.integers(0, 4, size=300) * 1e-12  # ties only in float32
     groups = [[jnp.asarray(base)], [jnp.asarray(base[:77]),
                                     jnp.asarray(-base)]]
     counts = [101, 40]
-    got = topk._select(groups, counts, digit_bits, 32)  # pylint: disable=protected-access
+    got = topk._select(groups, counts, digit_bits, 32, unroll=unroll)  # pylint: disable=protected-access
     expected = per_layer_topk.top_count_masks(groups, counts)
     for got_masks, expected_masks in zip(got, expected):
       for mask, reference in zip(got_masks, expected_masks):
