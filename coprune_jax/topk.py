@@ -13,10 +13,11 @@ group ranked within itself).
 
 The digit width is chosen per backend (measured with
 `experiments/bench_masks.py`, figures in `experiments/RESULTS.md`):
-- CPU: 2 bits per pass (16 passes of 3 compares). The CPU is bound by
-  reading the buffer: 1-bit digits (32 passes) took 2.6x as long on the
-  ResNet-18 tree, while 4-bit digits (8 passes of 15 compares) gained
-  nothing, the compares costing what the saved passes saved.
+- CPU: 2 bits per pass (16 passes of 3 compares), as a loop. The CPU is
+  bound by reading the buffer: 1-bit digits (32 passes) took 2.6x as long
+  on the ResNet-18 tree, while 4-bit digits (8 passes of 15 compares)
+  gained nothing, the compares costing what the saved passes saved. The
+  loop runs as fast as unrolled passes on large trees and compiles faster.
 - GPU and TPU: 4 bits per pass (8 passes of 15 compares): on an H100 the
   compares are nearly free and every pass is a kernel launch and a read of
   the buffer (2-bit digits were 1.25x slower on ResNet-18, 1.5x on
