@@ -20,8 +20,7 @@ import argparse
 import datetime
 import json
 import os
-import statistics
-import time
+import sys
 
 ITERATIONS_PER_EPOCH = 36
 BATCH = 128
@@ -32,17 +31,7 @@ TORCH_LAYERS = [("conv1", (32, 3, 5, 5), 0.2), ("conv2", (32, 32, 5, 5), 0.01),
                 ("fc2", (NUM_CLASSES, 64), 0.08)]
 
 
-def median_epoch_seconds(run_epoch, epochs):
-  run_epoch()  # warm-up: compilation, cuDNN autotuning
-  times = []
-  for _ in range(epochs):
-    start = time.perf_counter()
-    run_epoch()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
-def torch_epoch_seconds(torch, epochs):
+def torch_epoch_seconds(torch, epochs, median_seconds):
   functional = torch.nn.functional
   device = "cuda" if torch.cuda.is_available() else "cpu"
   generator = torch.Generator(device=device).manual_seed(0)
@@ -110,10 +99,11 @@ def torch_epoch_seconds(torch, epochs):
       torch.cuda.synchronize()
 
   name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-  return median_epoch_seconds(run_epoch, epochs), name
+  # One warm-up epoch: cuDNN autotuning.
+  return median_seconds(run_epoch, epochs, 1), name
 
 
-def jax_epoch_seconds(epochs):
+def jax_epoch_seconds(epochs, median_seconds):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import coprune_jax as cj  # pylint: disable=g-import-not-at-top
@@ -138,7 +128,8 @@ def jax_epoch_seconds(epochs):
       state, _ = step(state, *batches)
     holder[0] = jax.block_until_ready(state)
 
-  return median_epoch_seconds(run_epoch, epochs), jax.devices()[0].device_kind
+  # One warm-up epoch: compilation.
+  return median_seconds(run_epoch, epochs, 1), jax.devices()[0].device_kind
 
 
 def main():
@@ -152,8 +143,11 @@ def main():
   except ImportError:
     print("bench_reference_torch: skipped, torch is not installed")
     return
-  torch_seconds, torch_device = torch_epoch_seconds(torch, args.epochs)
-  jax_seconds, jax_device = jax_epoch_seconds(args.epochs)
+  sys.path.insert(0, os.path.dirname(__file__))
+  from bench_step import median_seconds  # pylint: disable=g-import-not-at-top
+  torch_seconds, torch_device = torch_epoch_seconds(torch, args.epochs,
+                                                    median_seconds)
+  jax_seconds, jax_device = jax_epoch_seconds(args.epochs, median_seconds)
   report = {"date": str(datetime.date.today()),
             "commit": os.environ.get("COMMIT", "unknown"), "torch_version":
             torch.__version__, "torch_device": torch_device,
