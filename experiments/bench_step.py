@@ -155,7 +155,7 @@ def bench_model(name, apply_fn, params, model_state, rules, batches,
   print(f"  mask recomputation / cooperative step "
         f"{results['mask_recomputation'] / results['cooperative_step']:.2%}")
   if compare_sort:
-    print(f"  lax.top_k masks / linear-pass masks  "
+    print(f"  lax.top_k masks / batched masks  "
           f"{results['mask_recomputation_lax_top_k'] / results['mask_recomputation']:.1f}x")
   return results
 
