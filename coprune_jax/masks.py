@@ -97,6 +97,9 @@ def score_masks(scores: PyTree, keep_ratios: PyTree,
 
 
 def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
+  """|w| where `keep_ratios` prunes, None elsewhere."""
+  tree_paths.check_same_layout(keep_ratios, params, "keep-ratio tree", "params",
+                               compare_shapes=False)
   return tree_paths.map_with_names(
       lambda _, keep_ratio, w: None if keep_ratio is None else jnp.abs(w),
       keep_ratios, params)
@@ -105,8 +108,6 @@ def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
 def magnitude_masks(params: PyTree, keep_ratios: PyTree,
                     scope: str = "layer") -> PyTree:
   """Masks keeping the largest-magnitude weights: Imp(w) = |w|."""
-  tree_paths.check_same_layout(keep_ratios, params, "keep-ratio tree", "params",
-                               compare_shapes=False)
   return score_masks(_magnitudes(params, keep_ratios), keep_ratios, scope)
 
 
@@ -164,18 +165,25 @@ def cooperative_masks(source_params: PyTree, target_params: PyTree, alpha,
   tree_paths.check_same_layout(source_params, target_params, "source params",
                                "target params")
   check_alpha(alpha)
+  # Both domains in one selection: half the passes of two.
+  source_masks, target_masks = score_mask_trees(
+      cooperative_scores(source_params, target_params, alpha, keep_ratios,
+                         fusion), keep_ratios, scope)
+  return source_masks, target_masks
+
+
+def cooperative_scores(source_params: PyTree, target_params: PyTree, alpha,
+                       keep_ratios: PyTree,
+                       fusion: Union[str, Fusion] = "signed"
+                       ) -> tuple[PyTree, PyTree]:
+  """The score trees `cooperative_masks` ranks: |W_s| and the fused weights."""
   fuse = resolve_fusion(fusion)
-  tree_paths.check_same_layout(keep_ratios, source_params, "keep-ratio tree",
-                               "params", compare_shapes=False)
+  source_scores = _magnitudes(source_params, keep_ratios)
   fused_scores = tree_paths.map_with_names(
       lambda _, keep_ratio, ws, wt: (None if keep_ratio is None
                                      else fuse(ws, wt, alpha)),
       keep_ratios, source_params, target_params)
-  # Both domains in one selection: half the passes of two.
-  source_masks, target_masks = score_mask_trees(
-      [_magnitudes(source_params, keep_ratios), fused_scores], keep_ratios,
-      scope)
-  return source_masks, target_masks
+  return source_scores, fused_scores
 
 
 def check_masks(params: PyTree, masks: PyTree) -> None:

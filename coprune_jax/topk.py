@@ -154,6 +154,7 @@ def _keep_ties_in_index_order(keys, layout: _RowLayout, thresholds, counts):
   keep_in_row = jnp.clip(tied_to_keep[layout.row_group] - tied_before_row, 0,
                          tied_per_row)
   all_tied_kept = (keep_in_row == tied_per_row)[:, None]
+  # The compares are redone, not stored: each fuses into its own pass.
   mask = (keys > row_thresholds) | ((keys == row_thresholds) & all_tied_kept)
   # At most one row per group keeps only some of its ties: rank those rows'
   # ties by a prefix sum (any row of a group without such a row ranks right).

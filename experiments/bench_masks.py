@@ -34,23 +34,16 @@ from coprune_jax.train import protocol
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from tests import per_layer_topk  # pylint: disable=g-import-not-at-top
-from bench_step import median_seconds  # pylint: disable=g-import-not-at-top
+from bench_step import lax_top_k_mask, median_seconds  # pylint: disable=g-import-not-at-top
 
 
 def score_groups(source, target, ratios, alpha=0.5):
   """Per-layer groups and counts of both domains, as `cooperative_masks`."""
   groups, counts = [], []
-  for fused in (False, True):
-    for (_, ratio), (_, ws), (_, wt) in zip(
-        cj.named_leaves(ratios, keep_none=True),
-        cj.named_leaves(source, keep_none=True),
-        cj.named_leaves(target, keep_none=True)):
-      if ratio is None:
-        continue
-      scores = (masks_lib.signed_fusion(ws, wt, alpha) if fused
-                else jnp.abs(ws))
-      groups.append([scores])
-      counts.append(cj.kept_count(ws.size, ratio))
+  for scores in masks_lib.cooperative_scores(source, target, alpha, ratios):
+    tree_groups, tree_counts, _ = masks_lib._ranking(scores, ratios, "layer")  # pylint: disable=protected-access
+    groups += tree_groups
+    counts += tree_counts
   return groups, counts
 
 
@@ -72,11 +65,8 @@ COUNT_FORMS = {"variadic": topk.count_at_or_above,
 
 
 def lax_top_k_masks(groups, counts):
-  masks = []
-  for (scores,), count in zip(groups, counts):
-    threshold = jax.lax.top_k(scores.reshape(-1), count)[0][-1]
-    masks.append([scores >= threshold])  # ties not split: a lower bound on cost
-  return masks
+  return [[lax_top_k_mask(scores, count)]
+          for (scores,), count in zip(groups, counts)]
 
 
 def bench_tree(name, params, rules, variants, num_steps):

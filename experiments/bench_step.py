@@ -73,6 +73,12 @@ def make_dense_step(apply_fn, has_model_state):
   return adam.init, jax.jit(step, donate_argnums=(0, 1, 2))
 
 
+def lax_top_k_mask(scores, count):
+  """The obvious mask by `lax.top_k`; ties not split: a lower bound on cost."""
+  threshold = jax.lax.top_k(scores.reshape(-1), count)[0][-1]
+  return scores >= threshold
+
+
 class Looper:
   """Holds a donated state between timed calls of a jitted step."""
 
@@ -121,9 +127,7 @@ def step_programs(apply_fn, params, model_state, ratios, batches,
       def mask(_, keep_ratio, scores):
         if keep_ratio is None:
           return None
-        k = cj.kept_count(scores.size, keep_ratio)
-        threshold = jax.lax.top_k(scores.reshape(-1), k)[0][-1]
-        return scores >= threshold  # ties not split: a lower bound on cost
+        return lax_top_k_mask(scores, cj.kept_count(scores.size, keep_ratio))
       fused = jax.tree.map(lambda a, b: jnp.abs(0.5 * a + 0.5 * b), s, t)
       return [map_with_names(mask, ratios, jax.tree.map(jnp.abs, s)),
               map_with_names(mask, ratios, fused)]
