@@ -12,6 +12,8 @@ import numbers
 import re
 from typing import Any, Callable, Sequence, Union
 
+import jax
+
 from coprune_jax import tree_paths
 
 PyTree = Any
@@ -31,8 +33,24 @@ def kept_count(size: int, keep_ratio: float) -> int:
   return max(1, min(size, math.floor(size * keep_ratio + 0.5)))
 
 
+def _as_python_scalar(value):
+  """A concrete 0-d array (e.g. `jnp.float32(0.2)`) as a Python number."""
+  if isinstance(value, jax.core.Tracer):
+    raise ValueError("keep ratios fix the kept counts, so they must be "
+                     "concrete numbers, not traced values: compute them "
+                     "outside jax.jit (or close over them)")
+  if getattr(value, "shape", None) == () and hasattr(value, "item"):
+    return value.item()
+  return value
+
+
 def validate_keep_ratio(keep_ratio, what: str) -> float:
-  """Returns `keep_ratio` as a float, or raises ValueError naming `what`."""
+  """Returns `keep_ratio` as a float, or raises ValueError naming `what`.
+
+  >>> validate_keep_ratio(jax.numpy.float32(0.5), "x")
+  0.5
+  """
+  keep_ratio = _as_python_scalar(keep_ratio)
   if isinstance(keep_ratio, bool) or not isinstance(keep_ratio, numbers.Real):
     raise ValueError(f"keep ratio of {what} must be a number in (0, 1], "
                      f"got {keep_ratio!r}")
@@ -79,6 +97,7 @@ def keep_ratio_tree(params: PyTree, rules: Rules,
     raise ValueError("params has no array leaves to prune")
   prunable_names = {n for n, leaf in named if prunable(n, leaf)}
 
+  rules = _as_python_scalar(rules)
   if isinstance(rules, numbers.Real) and not isinstance(rules, bool):
     keep_ratio = validate_keep_ratio(rules, "all prunable parameters")
     return tree_paths.map_with_names(

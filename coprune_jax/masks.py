@@ -188,6 +188,9 @@ def cooperative_scores(source_params: PyTree, target_params: PyTree, alpha,
 
 def check_masks(params: PyTree, masks: PyTree) -> None:
   """Raises ValueError naming the parameter where `masks` does not fit."""
+  if masks is None and params is not None:
+    raise ValueError("masks is None: pass a mask tree like params (e.g. "
+                     "from cj.magnitude_masks), None only at dense leaves")
   tree_paths.check_same_layout(masks, params, "masks", "params")
 
 

@@ -1,6 +1,8 @@
 import math
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from coprune_jax import keep_ratios as keep_ratios_lib
@@ -68,6 +70,25 @@ def test_custom_prunable_predicate():
 def test_bad_keep_ratio_number(bad):
   with pytest.raises(ValueError, match="keep.ratio"):
     keep_ratios_lib.keep_ratio_tree(linen_params(), bad)
+
+
+@pytest.mark.parametrize("scalar", [jnp.float32(0.25), np.float32(0.25),
+                                    np.array(0.25), jnp.array(0.25)])
+def test_array_scalars_are_keep_ratios(scalar):
+  from_scalar = keep_ratios_lib.keep_ratio_tree(linen_params(), scalar)
+  assert ratios_by_name(from_scalar) == ratios_by_name(
+      keep_ratios_lib.keep_ratio_tree(linen_params(), 0.25))
+  rules = keep_ratios_lib.keep_ratio_tree(linen_params(),
+                                          [("conv1/kernel", scalar)])
+  assert type(ratios_by_name(rules)["conv1/kernel"]) is float
+
+
+def test_traced_keep_ratio_is_refused_plainly():
+  def build(ratio):
+    keep_ratios_lib.keep_ratio_tree(linen_params(), ratio)
+    return ratio
+  with pytest.raises(ValueError, match="concrete numbers"):
+    jax.jit(build)(0.25)
 
 
 def test_bad_keep_ratio_in_rules_names_the_rule():

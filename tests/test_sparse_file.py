@@ -114,6 +114,9 @@ def test_bad_input_is_refused(tmp_path):
   wrong.pop("fc")
   with pytest.raises(ValueError, match="fc"):
     sparse_file.save_pruned(str(tmp_path / "b.npz"), params, wrong)
+  with pytest.raises(ValueError, match="^masks is None"):
+    sparse_file.save_pruned(str(tmp_path / "d.npz"), params, None)
+  assert not (tmp_path / "d.npz").exists()
   path = str(tmp_path / "c.npz")
   sparse_file.save_pruned(path, params, masks)
   other = {**params, "extra": jnp.ones((2, 2))}
