@@ -111,7 +111,8 @@ def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
   assert cli.main(args) == 2
   assert "pass --resume" in capsys.readouterr().err
   assert cli.main(args + ["--resume", "--set", "prune.fusion=magnitude"]) == 2
-  assert "another config (differs in ['prune'])" in capsys.readouterr().err
+  assert ("another config (prune.fusion: 'signed' -> 'magnitude'); resume"
+          in capsys.readouterr().err)
   assert os.listdir(workdir) == before
 
 
@@ -128,7 +129,18 @@ def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
     ("prune.fusion=average", "fusion must be one of"),
     ("model.name=vgg", "unknown model 'vgg'"),
     ("prune.nonsense=1", "unknown config key 'prune.nonsense'"),
-    ("finetune.epochs=many", "bad value for 'finetune.epochs'"),
+    ("finetune.epochs=many",
+     "bad value for 'finetune.epochs': expected an integer, got 'many'"),
+    ("prune.keep_ratios='most'", "keep ratios must be a number, a dict"),
+    ("finetune.batch_size=0", "finetune.batch_size must be an integer >= 1"),
+    ("pretrain.epochs=-1", "pretrain.epochs must be an integer >= 1"),
+    ("prune.learning_rate=0.0", "prune.learning_rate must be a number > 0"),
+    ("prune.factor=1.0", "prune.factor must be a number in (0, 1)"),
+    ("source.val_fraction=0.0", "source.val_fraction must be a number in"),
+    ("target.labels_per_class=0", "target.labels_per_class must be an"),
+    ("seeds=()", "seeds must be a non-empty tuple"),
+    ("model.kwargs={'hidden': 32}", "hidden"),
+    ("model.kwargs={'depth': 3}", "depth"),
 ])
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
     override, message, tmp_path, capsys):
@@ -140,6 +152,12 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
   err = capsys.readouterr().err.strip()
   assert message in err and "\n" not in err, err
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize("form", ["0.2", "{'.*': 0.2}", "[('.*', 0.2)]"])
+def test_keep_ratios_on_the_command_line_in_every_form(form):
+  config = tiny_config(f"prune.keep_ratios={form}")
+  assert [tuple(r) for r in config.prune.keep_ratios] == [(".*", 0.2)]
 
 
 def test_cli_inconsistent_label_spaces(tmp_path, capsys):

@@ -3,6 +3,8 @@
 import ast
 import importlib.util
 import json
+import math
+import numbers
 import os
 
 import ml_collections
@@ -32,6 +34,37 @@ def _parse_value(text: str):
     return text  # a bare string such as magnitude
 
 
+def keep_ratio_rules(value) -> list:
+  """Keep ratios as config rules: a list of (regex, keep ratio) pairs.
+
+  Also accepts one number (every prunable parameter) and a dict
+  {regex: keep ratio}, the forms `cj.keep_ratio_tree` takes.
+
+  >>> keep_ratio_rules(0.1), keep_ratio_rules({"fc.*": 0.5, ".*": 0.1})
+  ([('.*', 0.1)], [('fc.*', 0.5), ('.*', 0.1)])
+  """
+  if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    return [(".*", value)]
+  if isinstance(value, dict):
+    return list(value.items())
+  if isinstance(value, (list, tuple)):
+    return [tuple(rule) if isinstance(rule, (list, tuple)) else rule
+            for rule in value]
+  raise ConfigError(f"keep ratios must be a number, a dict {{regex: keep "
+                    f"ratio}} or a list of (regex, keep ratio) pairs, got "
+                    f"{value!r}")
+
+
+# Overrides whose command-line forms differ from the stored one.
+_NORMALIZED = {"prune.keep_ratios": keep_ratio_rules}
+
+
+def _type_name(value) -> str:
+  names = {int: "an integer", float: "a number", str: "a string",
+           bool: "True or False", list: "a list", tuple: "a tuple"}
+  return names.get(type(value), type(value).__name__)
+
+
 def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
   """Applies "a.b=value" overrides; values are Python literals or strings."""
   for override in overrides:
@@ -47,10 +80,38 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
     if leaf not in node:
       raise ConfigError(f"unknown config key {key!r}")
     value = _parse_value(text)
+    if key.strip() in _NORMALIZED:
+      value = _NORMALIZED[key.strip()](value)
     try:
       node[leaf] = value
-    except TypeError as e:
-      raise ConfigError(f"bad value for {key!r}: {e}") from None
+    except TypeError:
+      raise ConfigError(f"bad value for {key!r}: expected "
+                        f"{_type_name(node[leaf])}, got {text.strip()!r}"
+                        ) from None
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+  if not isinstance(tree, dict) or not tree:
+    return {prefix: tree}
+  flat = {}
+  for key, value in tree.items():
+    flat.update(_leaves(value, f"{prefix}{key}" if not prefix
+                        else f"{prefix}.{key}"))
+  return flat
+
+
+def differences(old: dict, new: dict) -> list[str]:
+  """The leaf entries two JSON configs disagree on, as "key: old -> new".
+
+  >>> differences({"prune": {"fusion": "signed", "alphas": [0.7]}},
+  ...             {"prune": {"fusion": "magnitude", "alphas": [0.7]}})
+  ["prune.fusion: 'signed' -> 'magnitude'"]
+  """
+  old, new = _leaves(old), _leaves(new)
+  show = lambda tree, key: repr(tree[key]) if key in tree else "(absent)"
+  return [f"{key}: {show(old, key)} -> {show(new, key)}"
+          for key in sorted(set(old) | set(new))
+          if key not in old or key not in new or old[key] != new[key]]
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

@@ -11,6 +11,8 @@ import ml_collections
 import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax import sharding
+from coprune_jax.train import config_checks
+from coprune_jax.train import config_files
 from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import protocol
@@ -32,24 +34,17 @@ def alpha_schedule_of(prune_config) -> cj.AlphaSchedule:
   return cj.alpha_schedule(list(prune_config.alphas))
 
 
-def keep_ratio_rules(prune_config):
-  """Config keep ratios: a list of (regex, keep_ratio); [(".*", r)] for all."""
-  return [tuple(rule) for rule in prune_config.keep_ratios]
-
-
 class Experiment:
   """A validated config with its data and model, before anything is written."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
+    config_checks.check_values(config)
     try:
       self.data: ExperimentData = build_data(config)
-      self.classifier = models.Classifier(models.make_model(
-          config.model.name, len(self.data.label_names),
-          **dict(config.model.get("kwargs", {}))))
-      params, _ = self.init_weights(0)
+      params = self._build_model(config.model)
       self.keep_ratios = cj.keep_ratio_tree(
-          params, keep_ratio_rules(config.prune))
+          params, config_files.keep_ratio_rules(config.prune.keep_ratios))
       self.schedule = alpha_schedule_of(config.prune)
       cj.masks.resolve_fusion(config.prune.fusion)
       trainers.check_initial_masks(config.prune.initial_masks)
@@ -57,6 +52,20 @@ class Experiment:
           **dict(config.get("baselines", {}))))
     except (ValueError, KeyError, TypeError) as e:
       raise ConfigError(str(e)) from e
+
+  def _build_model(self, model_config):
+    """Sets the classifier; returns its params at seed 0."""
+    if model_config.name not in models.MODELS:
+      raise ValueError(f"unknown model {model_config.name!r}; known: "
+                       f"{sorted(models.MODELS)}")
+    kwargs = dict(model_config.get("kwargs", {}))
+    try:
+      self.classifier = models.Classifier(models.make_model(
+          model_config.name, len(self.data.label_names), **kwargs))
+      return self.init_weights(0)[0]
+    except (ValueError, KeyError, TypeError) as e:
+      raise ConfigError(f"model.kwargs={kwargs} do not fit model "
+                        f"{model_config.name!r}: {e}") from e
 
   def init_weights(self, seed: int) -> tuple:
     """(params, model_state) of a freshly initialised model."""
@@ -95,10 +104,9 @@ def _check_workdir(workdir: str, config, resume: bool,
       saved.pop(key, None)
       current.pop(key, None)
     if saved != current:
-      changed = sorted(k for k in set(saved) | set(current)
-                       if saved.get(k) != current.get(k))
-      raise ConfigError(f"{workdir} holds a run of another config (differs "
-                        f"in {changed}); resume it with its own config")
+      changed = "; ".join(config_files.differences(saved, current))
+      raise ConfigError(f"{workdir} holds a run of another config ({changed});"
+                        f" resume it with its own config")
     return False
   if os.path.isdir(workdir) and os.listdir(workdir):
     raise ConfigError(f"{workdir} is not empty and holds no run")
