@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import shlex
 import sys
 
 DESCRIPTION = """\
@@ -93,12 +94,19 @@ def _placement(args):
     raise ConfigError(str(e)) from e
 
 
+def resume_command(program: str, argv) -> str:
+  """The command line that continues an interrupted run of `argv`."""
+  argv = list(argv) + ([] if "--resume" in argv else ["--resume"])
+  return " ".join([program] + [shlex.quote(a) for a in argv])
+
+
 def _fail(message: str) -> int:
   print(f"coprune: error: {message}", file=sys.stderr)
   return 2
 
 
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else argv
   args = _parser().parse_args(argv)
   # Imported here so that --help answers at once.
   from coprune_jax.train import config_files  # pylint: disable=g-import-not-at-top
@@ -118,6 +126,8 @@ def main(argv=None) -> int:
   until = {"run": "prune", "prune": "prune", "pretrain": "pretrain",
            "finetune": "finetune"}[args.command]
   try:
+    if args.resume:
+      run.require_run(args.workdir)
     placement = _placement(args)
     config = config_files.load_config(args.config)
     config_files.apply_overrides(config, args.overrides)
@@ -130,6 +140,10 @@ def main(argv=None) -> int:
                                     placement=placement)
   except (config_files.ConfigError, FileNotFoundError) as e:
     return _fail(str(e))
+  except KeyboardInterrupt:
+    print(f"\ncoprune: interrupted; continue with: "
+          f"{resume_command('coprune', argv)}", file=sys.stderr)
+    return 130
   if report:
     print("\n".join(report_lib.summary_lines(report)))
     print(f"report: {os.path.join(args.workdir, 'report.json')}, plots: "

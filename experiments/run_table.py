@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 
+from coprune_jax import cli
 from coprune_jax import sharding
 from coprune_jax.train import config_files
 
@@ -64,9 +65,13 @@ def _parser():
 
 
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else argv
   args = _parser().parse_args(argv)
+  from coprune_jax.train import run  # pylint: disable=g-import-not-at-top
   from coprune_jax.train import table  # pylint: disable=g-import-not-at-top
   try:
+    if args.resume:
+      run.require_run(args.workdir)
     if args.quick == bool(args.config):
       raise config_files.ConfigError("give a table config or --quick")
     config = config_files.load_config(args.config or OFFLINE_TABLE)
@@ -90,6 +95,10 @@ def main(argv=None) -> int:
   except (config_files.ConfigError, FileNotFoundError) as e:
     print(f"run_table: error: {e}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:
+    print("\nrun_table: interrupted; continue with: " + cli.resume_command(
+        "python experiments/run_table.py", argv), file=sys.stderr)
+    return 130
   base = os.path.join(results_dir, config.table.name)
   with open(base + ".md") as f:
     print(f.read())

@@ -1,5 +1,6 @@
 import json
 import os
+import shlex
 
 import jax
 import jax.numpy as jnp
@@ -89,15 +90,24 @@ def test_resumed_run_equals_uninterrupted_run(experiment, tmp_path):
   run.train_and_evaluate(experiment.config, whole, progress=False,
                          experiment=experiment)
   # Stop inside Co-Prune's first stage, then inside alpha = 0's second.
-  for stop_after in (7, 12):
+  for resume, stop_after in ((False, 7), (True, 12)):
     with pytest.raises(Interrupted):
-      run.train_and_evaluate(experiment.config, parts, resume=True,
+      run.train_and_evaluate(experiment.config, parts, resume=resume,
                              progress=False, experiment=experiment,
                              on_epoch_end=interrupt_after(stop_after))
   run.train_and_evaluate(experiment.config, parts, resume=True, progress=False,
                          experiment=experiment)
   assert (read_json(f"{parts}/seed_0/results.json") ==
           read_json(f"{whole}/seed_0/results.json"))
+  # One line per epoch, as if never interrupted.
+  assert epoch_keys(f"{parts}/metrics.jsonl") == epoch_keys(
+      f"{whole}/metrics.jsonl")
+
+
+def epoch_keys(path):
+  with open(path) as f:
+    records = [json.loads(line) for line in f]
+  return [(r["seed"], r["phase"], r["stage"], r["epoch"]) for r in records]
 
 
 def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
@@ -152,6 +162,44 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
   err = capsys.readouterr().err.strip()
   assert message in err and "\n" not in err, err
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize("workdir", ["missing", "empty"])
+def test_cli_resume_of_no_run_is_refused(workdir, tmp_path, capsys):
+  os.makedirs(tmp_path / "empty")
+  args = ["run", OFFLINE_CONFIG, "--workdir", str(tmp_path / workdir),
+          "--resume"] + [a for o in TINY for a in ("--set", o)]
+  assert cli.main(args) == 2
+  err = capsys.readouterr().err.strip()
+  assert "cannot resume" in err and "no config.json" in err, err
+  assert sorted(os.listdir(tmp_path)) == ["empty"]
+  assert not os.listdir(tmp_path / "empty")
+
+
+def test_cli_ctrl_c_prints_the_command_that_continues(tmp_path, capsys,
+                                                      monkeypatch):
+  workdir = str(tmp_path / "run")
+  args = ["run", OFFLINE_CONFIG, "--workdir", workdir, "--no-progress"]
+  args += [a for o in TINY for a in ("--set", o)]
+  end_epoch = phases.PhaseContext.end_epoch
+  epochs = []
+  def press_ctrl_c(ctx, record):
+    end_epoch(ctx, record)
+    epochs.append(record)
+    if len(epochs) == 9:  # in seed 0's Co-Prune
+      raise KeyboardInterrupt
+  monkeypatch.setattr(phases.PhaseContext, "end_epoch", press_ctrl_c)
+  assert cli.main(args) == 130
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("coprune: interrupted; continue with: coprune run ")
+  assert "\n" not in err
+  monkeypatch.undo()
+  command = shlex.split(err.split("continue with: ")[1])
+  assert command[-1] == "--resume"
+  assert cli.main(command[1:]) == 0
+  assert os.path.isfile(os.path.join(workdir, "report.json"))
+  keys = epoch_keys(os.path.join(workdir, "metrics.jsonl"))
+  assert len(keys) == len(set(keys)) > len(epochs)
 
 
 @pytest.mark.parametrize("form", ["0.2", "{'.*': 0.2}", "[('.*', 0.2)]"])

@@ -18,10 +18,30 @@ def _plain(value):
 
 
 class MetricsLog:
-  """Appends records to `path`; a resumed run may write an epoch again."""
+  """Appends records to `path`, one line per epoch of every phase."""
 
   def __init__(self, path: str):
     self.path = path
+
+  def drop_after(self, seed: int, phase: str, stage: int, epoch: int) -> None:
+    """Cuts the log before the first record of (seed, phase) past (stage,
+    epoch), the position a resumed phase continues from: what follows it is
+    written again, so the log keeps one line per epoch."""
+    if not sharding.is_primary() or not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      lines = f.readlines()
+    for i, line in enumerate(lines):
+      record = json.loads(line)
+      if (record.get("seed") == seed and record.get("phase") == phase
+          and (record.get("stage", 0), record["epoch"]) > (stage, epoch)):
+        break
+    else:
+      return
+    partial = self.path + ".tmp"
+    with open(partial, "w") as f:
+      f.writelines(lines[:i])
+    os.replace(partial, self.path)  # a kill here leaves either file whole
 
   def write(self, **record) -> None:
     if not sharding.is_primary():  # one writer in a multi-host run
@@ -31,7 +51,8 @@ class MetricsLog:
 
 
 def read_records(path: str) -> list[dict]:
-  """Records in order; for a repeated (seed, phase, stage, epoch), the last."""
+  """Records in order; for a repeated (seed, phase, stage, epoch), the last
+  (logs of runs resumed before `drop_after` existed repeat epochs)."""
   if not os.path.exists(path):
     return []
   latest = {}

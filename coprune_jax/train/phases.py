@@ -51,6 +51,10 @@ class PhaseContext:
   def checkpoint_due(self, last_save: float, done: bool) -> bool:
     return done or time.monotonic() - last_save >= self.checkpoint_every_seconds
 
+  def resume_log(self, phase: str, stage: int, epoch: int) -> None:
+    """Drops the log records a phase restored at (stage, epoch) redoes."""
+    self.log.drop_after(self.seed, phase, stage, epoch)
+
   def end_epoch(self, record: dict) -> None:
     self.log.write(seed=self.seed, **record)
     if self.on_epoch_end is not None:
@@ -138,6 +142,7 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
   restored = checkpoints.restore_latest(state)
   if restored is not None:
     state, meta = restored
+  ctx.resume_log(phase, 0, meta["epoch"])
   (params, model_state), opt_state = state["weights"], state["opt_state"]
   best_weights = state["best_weights"]
   last_save = time.monotonic()
@@ -164,12 +169,14 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
     bar.set_postfix(loss=f"{record['train_loss']:.3f}",
                     val=f"{val_accuracy:.3f}")
     meta["epoch"], meta["done"] = epoch + 1, epoch + 1 == epochs
+    # Logged before the save: a resume drops a logged epoch that was not
+    # saved, while a saved epoch that was not logged would leave a gap.
+    ctx.end_epoch(record)
     if ctx.checkpoint_due(last_save, meta["done"]):
       checkpoints.save(epoch + 1, {"weights": (params, model_state),
                                    "opt_state": opt_state,
                                    "best_weights": best_weights}, meta)
       last_save = time.monotonic()
-    ctx.end_epoch(record)
   checkpoints.close()
   return best_weights
 
@@ -203,6 +210,7 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
   restored = checkpoints.restore_latest(saved)
   if restored is not None:
     saved, meta = restored
+  ctx.resume_log(phase, meta["stage"], meta["epoch"])
   state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
 
   def save(step):
@@ -241,10 +249,10 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
     bar.update()
     bar.set_postfix(stage=stage, loss=f"{means['target_loss']:.3f}",
                     val=f"{val_accuracy:.3f}")
+    ctx.end_epoch(record)  # before the save, as in train_dense
     if ctx.checkpoint_due(last_save, False):
       save(meta["step"])
       last_save = time.monotonic()
-    ctx.end_epoch(record)
   bar.close()
   checkpoints.close()
   return best, meta["best_stage"]

@@ -72,6 +72,14 @@ class Experiment:
     return self.classifier.init(seed, self.data.input_shape)
 
 
+def require_run(workdir: str) -> None:
+  """Raises ConfigError unless `workdir` holds a run to resume."""
+  if not os.path.isfile(os.path.join(workdir, "config.json")):
+    state = "does not exist" if not os.path.exists(workdir) else "holds no run"
+    raise ConfigError(f"cannot resume: {workdir} {state} (no config.json); "
+                      f"check the path, or drop --resume to start a new run")
+
+
 def prepare_workdir(workdir: str, config, resume: bool,
                     ignore: tuple[str, ...] = ()) -> None:
   """Checks the run directory; writes the resolved config of a new run.
