@@ -1,9 +1,12 @@
 """Per-phase checkpoints through orbax: a pytree state plus JSON metadata."""
 
 import os
+import sys
 from typing import Any, Optional
 
 import orbax.checkpoint as ocp
+
+from coprune_jax.train.config_files import ConfigError
 
 
 class PhaseCheckpoints:
@@ -16,10 +19,14 @@ class PhaseCheckpoints:
   """
 
   def __init__(self, directory: str, max_to_keep: int = 2):
-    self._manager = ocp.CheckpointManager(
-        os.path.abspath(directory),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
-                                             create=True))
+    self.directory = os.path.abspath(directory)
+    self._max_to_keep = max_to_keep
+    self._manager = self._open()
+
+  def _open(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(
+            max_to_keep=self._max_to_keep, create=True))
 
   def save(self, step: int, state: Any, meta: dict) -> None:
     self._manager.save(step, args=ocp.args.Composite(
@@ -28,13 +35,44 @@ class PhaseCheckpoints:
     self._manager.wait_until_finished()
 
   def restore_latest(self, template: Any) -> Optional[tuple[Any, dict]]:
-    """(state, meta) of the latest checkpoint shaped like `template`, or None."""
-    step = self._manager.latest_step()
-    if step is None:
-      return None
-    restored = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()))
-    return restored.state, restored.meta
+    """(state, meta) of the latest checkpoint shaped like `template`, or None.
+
+    An unreadable latest checkpoint (a truncated array file, garbage in its
+    metadata) is moved aside, with a line on stderr, and the one before it
+    restored. Raises ConfigError, changing nothing, if none can be read.
+    """
+    unreadable = []  # (step, first line of its error)
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        restored = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(template),
+            meta=ocp.args.JsonRestore()))
+      except Exception as e:  # pylint: disable=broad-except
+        why = f"{type(e).__name__}: {e}".splitlines()[0][:120]
+        unreadable.append((step, why))
+        continue
+      if unreadable:
+        self._move_aside([s for s, _ in unreadable])
+        print(f"checkpoint {self.directory}/{unreadable[0][0]} is unreadable "
+              f"({unreadable[0][1]}); resuming from step {step}, moved "
+              f"the unreadable one to {self.directory}.unreadable/",
+              file=sys.stderr)
+      return restored.state, restored.meta
+    if unreadable:
+      self._manager.close()
+      raise ConfigError(
+          f"no checkpoint in {self.directory} can be read ({unreadable[0][1]}"
+          f"); delete that folder to redo this phase from its start")
+    return None
+
+  def _move_aside(self, steps) -> None:
+    self._manager.close()
+    aside = self.directory + ".unreadable"
+    os.makedirs(aside, exist_ok=True)
+    for step in steps:
+      os.replace(os.path.join(self.directory, str(step)),
+                 os.path.join(aside, str(step)))
+    self._manager = self._open()  # it lists the steps when opened
 
   def close(self):
     self._manager.close()

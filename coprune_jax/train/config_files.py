@@ -11,7 +11,8 @@ import ml_collections
 
 
 class ConfigError(ValueError):
-  """A config that cannot run: unknown key, wrong type, bad value."""
+  """A run that cannot start: unknown key, wrong type, bad value, or a run
+  directory or checkpoint it cannot use."""
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
