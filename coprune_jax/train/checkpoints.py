@@ -70,8 +70,11 @@ class PhaseCheckpoints:
     aside = self.directory + ".unreadable"
     os.makedirs(aside, exist_ok=True)
     for step in steps:
+      name, copy = str(step), 1
+      while os.path.exists(os.path.join(aside, name)):  # an earlier one
+        name, copy = f"{step}-{copy}", copy + 1
       os.replace(os.path.join(self.directory, str(step)),
-                 os.path.join(aside, str(step)))
+                 os.path.join(aside, name))
     self._manager = self._open()  # it lists the steps when opened
 
   def close(self):
