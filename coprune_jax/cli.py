@@ -71,7 +71,8 @@ def _parser():
     mesh.add_argument("--num-processes", type=int, default=None)
     mesh.add_argument("--process-id", type=int, default=None)
   report = commands.add_parser(
-      "report", help="redraw the plots of a finished run and print its summary")
+      "report", help="redraw the plots of a run and print its summary (of an "
+      "unfinished run: its curves and progress so far)")
   report.add_argument("--workdir", required=True)
   return parser
 
@@ -109,18 +110,31 @@ def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   args = _parser().parse_args(argv)
   # Imported here so that --help answers at once.
-  from coprune_jax.train import config_files  # pylint: disable=g-import-not-at-top
-  from coprune_jax.train import plots  # pylint: disable=g-import-not-at-top
-  from coprune_jax.train import report as report_lib  # pylint: disable=g-import-not-at-top
-  from coprune_jax.train import run  # pylint: disable=g-import-not-at-top
+  from coprune_jax import extras  # pylint: disable=g-import-not-at-top
+  try:
+    from coprune_jax.train import config_files  # pylint: disable=g-import-not-at-top
+    from coprune_jax.train import plots  # pylint: disable=g-import-not-at-top
+    from coprune_jax.train import report as report_lib  # pylint: disable=g-import-not-at-top
+    from coprune_jax.train import run  # pylint: disable=g-import-not-at-top
+    from coprune_jax.train.metrics_log import read_records  # pylint: disable=g-import-not-at-top
+  except ImportError as e:  # the core install, without the pipeline's extra
+    return _fail(str(extras.missing(e.name or str(e), "experiments",
+                                    f"coprune {args.command}")))
 
   if args.command == "report":
     path = os.path.join(args.workdir, "report.json")
-    if not os.path.isfile(path):
-      return _fail(f"{path} not found: is {args.workdir} a finished run?")
-    plots.write_plots(args.workdir)
-    with open(path) as f:
-      print("\n".join(report_lib.summary_lines(json.load(f))))
+    metrics = os.path.join(args.workdir, "metrics.jsonl")
+    if not os.path.isfile(path) and not os.path.isfile(metrics):
+      return _fail(f"neither report.json nor metrics.jsonl in {args.workdir}: "
+                   f"is it a run directory?")
+    written = plots.write_plots(args.workdir)
+    if os.path.isfile(path):
+      with open(path) as f:
+        print("\n".join(report_lib.summary_lines(json.load(f))))
+    else:
+      print(f"{args.workdir} has not finished (no report.json); so far:")
+      print("\n".join(report_lib.progress_lines(read_records(metrics))))
+    print(f"plots: {', '.join(written)}")
     return 0
 
   until = {"run": "prune", "prune": "prune", "pretrain": "pretrain",
@@ -138,7 +152,8 @@ def main(argv=None) -> int:
                                     until=until,
                                     progress=not args.no_progress,
                                     placement=placement)
-  except (config_files.ConfigError, FileNotFoundError) as e:
+  except (config_files.ConfigError, FileNotFoundError,
+          extras.MissingExtra) as e:
     return _fail(str(e))
   except KeyboardInterrupt:
     print(f"\ncoprune: interrupted; continue with: "

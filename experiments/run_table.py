@@ -18,6 +18,7 @@ import os
 import sys
 
 from coprune_jax import cli
+from coprune_jax import extras
 from coprune_jax import sharding
 from coprune_jax.train import config_files
 
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
                             report_only=args.report_only, placement=placement)
     if not cells:
       raise config_files.ConfigError(f"no finished cells in {args.workdir}")
-  except (config_files.ConfigError, FileNotFoundError) as e:
+  except (config_files.ConfigError, FileNotFoundError,
+          extras.MissingExtra) as e:
     print(f"run_table: error: {e}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:

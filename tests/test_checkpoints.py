@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from coprune_jax import cli
+from coprune_jax.train import phases
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 from coprune_jax.train.config_files import ConfigError
 from tests.test_pipeline import OFFLINE_CONFIG, TINY
@@ -66,19 +67,29 @@ def test_no_readable_checkpoint_is_an_error_that_changes_nothing(tmp_path):
   assert not os.path.exists(directory + ".unreadable")
 
 
-def test_cli_resume_over_unreadable_checkpoints(tmp_path, capsys):
+def test_cli_resume_over_unreadable_checkpoints(tmp_path, capsys,
+                                                monkeypatch):
   workdir = tmp_path / "run"
   args = ["pretrain", OFFLINE_CONFIG, "--workdir", str(workdir),
-          "--no-progress"] + [a for o in TINY for a in ("--set", o)]
-  assert cli.main(args) == 0
+          "--no-progress"]
+  args += [a for o in TINY + ["pretrain.epochs=3"] for a in ("--set", o)]
+  end_epoch = phases.PhaseContext.end_epoch
+  def ctrl_c_in_epoch_3(ctx, record):
+    end_epoch(ctx, record)
+    if record["epoch"] == 3:
+      raise KeyboardInterrupt
+  monkeypatch.setattr(phases.PhaseContext, "end_epoch", ctrl_c_in_epoch_3)
+  assert cli.main(args) == 130
+  monkeypatch.undo()
   phase = workdir / "seed_0" / "pretrain"
   assert sorted(os.listdir(phase)) == ["1", "2"]
   garble_metadata(str(phase / "2"))
+  capsys.readouterr()
   assert cli.main(args + ["--resume"]) == 0
   assert "resuming from step 1" in capsys.readouterr().err
-  # The redone epoch is saved again; now break every checkpoint.
-  for step in os.listdir(phase):
-    truncate_arrays(str(phase / step))
+  # A finished phase keeps one checkpoint; break it.
+  assert os.listdir(phase) == ["3"]
+  truncate_arrays(str(phase / "3"))
   before = sorted(str(p) for p in workdir.rglob("*"))
   assert cli.main(args + ["--resume"]) == 2
   err = capsys.readouterr().err.strip()

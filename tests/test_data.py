@@ -1,10 +1,12 @@
 import os
+import sys
 
 import h5py
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from coprune_jax import extras
 from coprune_jax.data import digits
 from coprune_jax.data import domain as domain_lib
 from coprune_jax.data import input_pipeline as pipeline
@@ -206,3 +208,10 @@ def test_feature_vector_domains_are_normalised_per_feature(tmp_path):
   (x, _), = list(pipeline.batches(data.target_train, 12, np.random.default_rng(0),
                                   train=True))
   np.testing.assert_allclose(np.asarray(x).mean(axis=0), 0.0, atol=1e-5)
+
+
+def test_tfds_without_its_extra_names_the_extra(monkeypatch):
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
+  with pytest.raises(extras.MissingExtra,
+                     match=r"pip install 'coprune-jax\[tfds\]'"):
+    tfds_loader.load_tfds("mnist")

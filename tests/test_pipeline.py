@@ -1,6 +1,7 @@
 import json
 import os
 import shlex
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -83,6 +84,9 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment, tmp_path):
                "accuracy"):
     assert os.path.getsize(tmp_path / "plots" / f"{plot}.png") > 1000
   assert read_json(tmp_path / "config.json")["prune"]["fusion"] == "signed"
+  # Every finished phase keeps one checkpoint (its best weights).
+  for phase in ("pretrain", "finetune", "coprune", "alpha0"):
+    assert len(os.listdir(tmp_path / "seed_0" / phase)) == 1, phase
 
 
 def test_resumed_run_equals_uninterrupted_run(experiment, tmp_path):
@@ -164,6 +168,11 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
   assert not workdir.exists()
 
 
+def test_cli_report_of_no_run(tmp_path, capsys):
+  assert cli.main(["report", "--workdir", str(tmp_path)]) == 2
+  assert "is it a run directory?" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("workdir", ["missing", "empty"])
 def test_cli_resume_of_no_run_is_refused(workdir, tmp_path, capsys):
   os.makedirs(tmp_path / "empty")
@@ -194,6 +203,12 @@ def test_cli_ctrl_c_prints_the_command_that_continues(tmp_path, capsys,
   assert err.startswith("coprune: interrupted; continue with: coprune run ")
   assert "\n" not in err
   monkeypatch.undo()
+  # The interrupted run's curves so far.
+  assert cli.main(["report", "--workdir", workdir]) == 0
+  out = capsys.readouterr().out
+  assert "has not finished" in out and "seed 0 coprune" in out, out
+  assert os.path.getsize(os.path.join(workdir, "plots",
+                                      "loss_accuracy.png")) > 1000
   command = shlex.split(err.split("continue with: ")[1])
   assert command[-1] == "--resume"
   assert cli.main(command[1:]) == 0
@@ -214,6 +229,20 @@ def test_cli_inconsistent_label_spaces(tmp_path, capsys):
     args += ["--set", o]
   assert cli.main(args) == 2
   assert "inconsistent label spaces" in capsys.readouterr().err
+
+
+def test_cli_without_the_experiment_extra_names_it(tmp_path, capsys,
+                                                   monkeypatch):
+  # As if never imported (the package attribute too, restored afterwards).
+  monkeypatch.setattr(cj, "train", sys.modules["coprune_jax.train"])
+  for name in [m for m in sys.modules if m.startswith("coprune_jax.train")]:
+    monkeypatch.delitem(sys.modules, name)
+  monkeypatch.setitem(sys.modules, "ml_collections", None)
+  assert cli.main(["run", OFFLINE_CONFIG, "--workdir",
+                   str(tmp_path / "run")]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err == ("coprune: error: coprune run needs ml_collections, which is "
+                 "not installed: pip install 'coprune-jax[experiments]'")
 
 
 def test_cli_help_explains_the_commands(capsys):

@@ -4,6 +4,7 @@ from typing import Optional
 
 import numpy as np
 
+from coprune_jax import extras
 from coprune_jax.data.domain import Domain
 
 # name -> (train split, test split); STL-10: labelled splits only.
@@ -15,8 +16,12 @@ KNOWN_DATASETS = {
 }
 
 
+def _tfds():
+  return extras.require("tensorflow_datasets", "tfds", "the tfds data kind")
+
+
 def _as_arrays(dataset, batch_size=1024):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds = _tfds()
   images, labels = [], []
   for batch in tfds.as_numpy(dataset.batch(batch_size)):
     images.append(batch["image"])
@@ -34,7 +39,7 @@ def load_tfds(name: str, data_dir: Optional[str] = None,
   if name not in KNOWN_DATASETS:
     raise ValueError(f"unknown TFDS dataset {name!r}; known: "
                      f"{sorted(KNOWN_DATASETS)}")
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds = _tfds()
   train_split, test_split = KNOWN_DATASETS[name]
   builder = tfds.builder(name, data_dir=data_dir)
   if download:

@@ -34,8 +34,22 @@ class PhaseCheckpoints:
                        force=True)
     self._manager.wait_until_finished()
 
+  def finish(self, step: int, state: Any, meta: dict) -> None:
+    """Saves a finished phase's checkpoint and deletes every other one.
+
+    `state` needs to hold only what later phases use (e.g. the best
+    weights): a finished phase is not trained again.
+    """
+    self.save(step, state, meta)
+    for other in self._manager.all_steps():
+      if other != step:
+        self._manager.delete(other)
+
   def restore_latest(self, template: Any) -> Optional[tuple[Any, dict]]:
-    """(state, meta) of the latest checkpoint shaped like `template`, or None.
+    """(state, meta) of the latest checkpoint, or None.
+
+    template: the state's pytree, or a function of the checkpoint's meta
+    giving it (a finished phase saves a smaller state, see `finish`).
 
     An unreadable latest checkpoint (a truncated array file, garbage in its
     metadata) is moved aside, with a line on stderr, and the one before it
@@ -44,9 +58,11 @@ class PhaseCheckpoints:
     unreadable = []  # (step, first line of its error)
     for step in sorted(self._manager.all_steps(), reverse=True):
       try:
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(template),
-            meta=ocp.args.JsonRestore()))
+        meta = self._manager.restore(step, args=ocp.args.Composite(
+            meta=ocp.args.JsonRestore())).meta
+        shape = template(meta) if callable(template) else template
+        state = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(shape))).state
       except Exception as e:  # pylint: disable=broad-except
         why = f"{type(e).__name__}: {e}".splitlines()[0][:120]
         unreadable.append((step, why))
@@ -57,7 +73,7 @@ class PhaseCheckpoints:
               f"({unreadable[0][1]}); resuming from step {step}, moved "
               f"the unreadable one to {self.directory}.unreadable/",
               file=sys.stderr)
-      return restored.state, restored.meta
+      return state, meta
     if unreadable:
       self._manager.close()
       raise ConfigError(

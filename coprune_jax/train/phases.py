@@ -48,8 +48,8 @@ class PhaseContext:
     return np.random.default_rng(
         [self.seed, zlib.crc32(phase.encode()), stage, epoch])
 
-  def checkpoint_due(self, last_save: float, done: bool) -> bool:
-    return done or time.monotonic() - last_save >= self.checkpoint_every_seconds
+  def checkpoint_due(self, last_save: float) -> bool:
+    return time.monotonic() - last_save >= self.checkpoint_every_seconds
 
   def resume_log(self, phase: str, stage: int, epoch: int) -> None:
     """Drops the log records a phase restored at (stage, epoch) redoes."""
@@ -103,6 +103,12 @@ def _copy(tree):
   return jax.tree.map(jnp.copy, tree)
 
 
+def _finished(state: dict, kept: str, meta: dict) -> dict:
+  """The checkpointed state: all of it while training, only `kept` (what
+  later phases use) once the phase is done."""
+  return {kept: state[kept]} if meta["done"] else state
+
+
 def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
                 train: pipeline.Split, val: pipeline.Split, epochs: int,
                 batch_size: int, learning_rate: float,
@@ -139,15 +145,19 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
   state = {"weights": (params, model_state), "opt_state": adam.init(params),
            "best_weights": (params, model_state)}
   meta = {"epoch": 0, "best_val": -1.0, "done": False}
-  restored = checkpoints.restore_latest(state)
+  restored = checkpoints.restore_latest(
+      lambda meta: _finished(state, "best_weights", meta))
   if restored is not None:
     state, meta = restored
   ctx.resume_log(phase, 0, meta["epoch"])
-  (params, model_state), opt_state = state["weights"], state["opt_state"]
   best_weights = state["best_weights"]
+  if meta["done"]:
+    checkpoints.close()
+    return best_weights
+  (params, model_state), opt_state = state["weights"], state["opt_state"]
   last_save = time.monotonic()
   bar = tqdm.trange(meta["epoch"], epochs, desc=f"seed {ctx.seed} {phase}",
-                    disable=not ctx.progress or meta["done"], leave=False)
+                    disable=not ctx.progress, leave=False)
   for epoch in bar:
     rng = ctx.epoch_rng(phase, 0, epoch)
     losses, accuracies = [], []
@@ -172,7 +182,9 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
     # Logged before the save: a resume drops a logged epoch that was not
     # saved, while a saved epoch that was not logged would leave a gap.
     ctx.end_epoch(record)
-    if ctx.checkpoint_due(last_save, meta["done"]):
+    if meta["done"]:
+      checkpoints.finish(epoch + 1, {"best_weights": best_weights}, meta)
+    elif ctx.checkpoint_due(last_save):
       checkpoints.save(epoch + 1, {"weights": (params, model_state),
                                    "opt_state": opt_state,
                                    "best_weights": best_weights}, meta)
@@ -207,26 +219,25 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
   meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
           "best_stage": 0, "done": False, "step": 0}
   checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
-  restored = checkpoints.restore_latest(saved)
+  restored = checkpoints.restore_latest(
+      lambda meta: _finished(saved, "best", meta))
   if restored is not None:
     saved, meta = restored
   ctx.resume_log(phase, meta["stage"], meta["epoch"])
+  if meta["done"]:
+    checkpoints.close()
+    return saved["best"], meta["best_stage"]
   state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
-
-  def save(step):
-    checkpoints.save(step, {"state": state, "stage_best": stage_best,
-                            "best": best}, meta)
-
   last_save = time.monotonic()
   bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
                   leave=False, initial=meta["epoch"], unit="epoch")
-  while not meta["done"]:
+  while True:
     stage, epoch = meta["stage"], meta["epoch"]
     if cj.reached_optimum(trainer.plateau(state), min_learning_rate,
                           max_epochs_per_stage):
       if stage + 1 == trainer.num_stages:
         meta["done"] = True
-        save(meta["step"] + 1)
+        checkpoints.finish(meta["step"] + 1, {"best": best}, meta)
         break
       state = trainer.begin_stage(_copy(stage_best), stage + 1)
       meta.update(stage=stage + 1, epoch=0, stage_best_val=-1.0)
@@ -250,8 +261,9 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
     bar.set_postfix(stage=stage, loss=f"{means['target_loss']:.3f}",
                     val=f"{val_accuracy:.3f}")
     ctx.end_epoch(record)  # before the save, as in train_dense
-    if ctx.checkpoint_due(last_save, False):
-      save(meta["step"])
+    if ctx.checkpoint_due(last_save):
+      checkpoints.save(meta["step"], {"state": state, "stage_best": stage_best,
+                                      "best": best}, meta)
       last_save = time.monotonic()
   bar.close()
   checkpoints.close()

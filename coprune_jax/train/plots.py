@@ -21,10 +21,18 @@ def _series(records, key):
 
 
 def write_plots(workdir: str) -> list[str]:
+  """Draws the run's plots into workdir/plots; returns their paths.
+
+  A run without report.json (still running, or interrupted) gets the plots
+  of its metrics.jsonl so far: curves, alpha and lr, mask overlap.
+  """
   plt = _pyplot()
   records = read_records(os.path.join(workdir, "metrics.jsonl"))
-  with open(os.path.join(workdir, "report.json")) as f:
-    report = json.load(f)
+  report_path = os.path.join(workdir, "report.json")
+  report = None
+  if os.path.exists(report_path):
+    with open(report_path) as f:
+      report = json.load(f)
   seeds = sorted({r["seed"] for r in records})
   colors = {s: f"C{i}" for i, s in enumerate(seeds)}
   out_dir = os.path.join(workdir, "plots")
@@ -82,6 +90,20 @@ def write_plots(workdir: str) -> list[str]:
     ax_alpha.legend(fontsize=7)
   save(fig, "alpha_lr.png")
 
+  # Overlap of source and target masks per layer over time.
+  rows = select(records, seed=seeds[0], phase="coprune") if seeds else []
+  if rows:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in rows[0]["mask_iou"]:
+      ax.plot(range(1, len(rows) + 1), [r["mask_iou"][name] for r in rows],
+              label=name)
+    ax.set(title=f"IoU of source and target masks (seed {seeds[0]})",
+           xlabel="epoch (all stages)", ylim=(0, 1.02))
+    ax.legend(fontsize=7)
+    save(fig, "mask_iou.png")
+  if report is None:
+    return written
+
   # Requested and true kept fraction per layer.
   layers = report["model"]["layers"]
   names = list(layers)
@@ -98,18 +120,6 @@ def write_plots(workdir: str) -> list[str]:
   ax.set(title="fraction of weights kept per layer")
   ax.legend(fontsize=8)
   save(fig, "kept_per_layer.png")
-
-  # Overlap of source and target masks per layer over time.
-  rows = select(records, seed=seeds[0], phase="coprune") if seeds else []
-  if rows:
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name in rows[0]["mask_iou"]:
-      ax.plot(range(1, len(rows) + 1), [r["mask_iou"][name] for r in rows],
-              label=name)
-    ax.set(title=f"IoU of source and target masks (seed {seeds[0]})",
-           xlabel="epoch (all stages)", ylim=(0, 1.02))
-    ax.legend(fontsize=7)
-    save(fig, "mask_iou.png")
 
   # Test accuracy per method, mean and std over seeds.
   summary = report["summary"]

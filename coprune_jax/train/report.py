@@ -106,3 +106,22 @@ def summary_lines(report: dict) -> list[str]:
                    f".npz): " + ", ".join(f"{b:,}" for b in keep["file_bytes"])
                    + f" bytes vs {model['dense_float32_bytes']:,} dense")
   return lines
+
+
+def progress_lines(records: list[dict]) -> list[str]:
+  """Where an unfinished run stands: per seed and phase, the last epoch
+  logged and the best validation accuracy so far."""
+  lines = []
+  for seed in sorted({r["seed"] for r in records}):
+    phases = {}
+    for r in records:
+      if r["seed"] == seed:
+        phases.setdefault(r["phase"], []).append(r)
+    for phase, rows in phases.items():
+      last = rows[-1]
+      stage = f"stage {last['stage']}, " if phase not in (
+          "pretrain", "finetune") else ""
+      best = max(r["val_accuracy"] for r in rows)
+      lines.append(f"  seed {seed} {phase:10s} {stage}epoch {last['epoch']} "
+                   f"({len(rows)} logged), best val accuracy {100 * best:.2f} %")
+  return lines
