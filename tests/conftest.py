@@ -1,10 +1,21 @@
 """Tiny parameter trees in the three layouts users bring: Linen, NNX, plain dict."""
 
+import gc
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
 from flax import nnx
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+  """Drops each module's compiled programs after it: they would otherwise
+  pile up over the suite (several GB on CPU)."""
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 class TinyLinen(nn.Module):

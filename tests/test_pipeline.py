@@ -263,6 +263,7 @@ def test_cli_missing_data_file(tmp_path, capsys):
   assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # ~70 s on 2 CPU cores: compiling ResNet-18's programs
 def test_batchnorm_model_state_flows_through_every_phase(tmp_path):
   config = tiny_config("model.name=resnet18",
                        "model.kwargs={'width': 4, 'stem': 'cifar'}",

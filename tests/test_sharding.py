@@ -67,7 +67,7 @@ def test_bad_mesh_input_is_refused_with_a_clear_error(eight_devices):
   assert "'conv9' matches no array" in no_match
 
 
-@pytest.mark.slow  # ~40 s; the two-process test covers the same path
+@pytest.mark.slow  # ~40 s; the 8-device tests cover the steps on a mesh
 def test_the_pipeline_runs_on_a_mesh_from_the_command_line(tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
              JAX_PLATFORMS="cpu")
@@ -96,6 +96,7 @@ def first_epoch_losses(workdir):
   return first
 
 
+@pytest.mark.slow  # ~50 s on 2 CPU cores
 def test_two_processes_train_as_one_host_would(tmp_path):
   from coprune_jax import cli
   from tests.test_pipeline import OFFLINE_CONFIG, TINY

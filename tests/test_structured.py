@@ -36,7 +36,9 @@ def perturbed_variables(name):
       variables)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n == "resnet18" else n  # ~30 s
+    for n in sorted(MODELS)])
 def test_shrunk_model_computes_what_the_channel_masked_model_computes(name):
   model, shape = MODELS[name]
   variables = perturbed_variables(name)

@@ -1,6 +1,8 @@
 import json
 import os
 
+import pytest
+
 from experiments import structured_domains
 from tests.test_pipeline import OFFLINE_CONFIG
 
@@ -26,6 +28,7 @@ def _phases(workdir):
     return {json.loads(line)["phase"] for line in f}
 
 
+@pytest.mark.slow  # ~40 s on 2 CPU cores
 def test_channel_methods_shrink_the_model_and_reuse_a_start(tmp_path):
   first, second = tmp_path / "first", tmp_path / "second"
   assert _run(first, "--methods", "coprune") == 0

@@ -34,6 +34,7 @@ def phases_seen():
   return seen, lambda record: seen.add(record["phase"])
 
 
+@pytest.mark.slow  # ~2 minutes on 2 CPU cores
 def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
   config = tiny_table(*protocol.ALL_METHODS)
   cells = table.run_table(config, str(tmp_path / "run"),
@@ -65,6 +66,7 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
   assert (tmp_path / "results" / "tiny.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # ~25 s on 2 CPU cores
 def test_resumed_table_only_runs_missing_cells(tmp_path):
   workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
   table.run_table(tiny_table("lwc"), workdir, results, progress=False)
