@@ -188,33 +188,34 @@ def test_cli_resume_of_no_run_is_refused(workdir, tmp_path, capsys):
 def test_cli_ctrl_c_prints_the_command_that_continues(tmp_path, capsys,
                                                       monkeypatch):
   workdir = str(tmp_path / "run")
-  args = ["run", OFFLINE_CONFIG, "--workdir", workdir, "--no-progress"]
+  args = ["finetune", OFFLINE_CONFIG, "--workdir", workdir, "--no-progress"]
   args += [a for o in TINY for a in ("--set", o)]
   end_epoch = phases.PhaseContext.end_epoch
   epochs = []
   def press_ctrl_c(ctx, record):
     end_epoch(ctx, record)
     epochs.append(record)
-    if len(epochs) == 9:  # in seed 0's Co-Prune
+    if len(epochs) == 4:  # in seed 0's fine-tuning
       raise KeyboardInterrupt
   monkeypatch.setattr(phases.PhaseContext, "end_epoch", press_ctrl_c)
   assert cli.main(args) == 130
   err = capsys.readouterr().err.strip()
-  assert err.startswith("coprune: interrupted; continue with: coprune run ")
+  assert err.startswith("coprune: interrupted; continue with: coprune "
+                        "finetune ")
   assert "\n" not in err
   monkeypatch.undo()
   # The interrupted run's curves so far.
   assert cli.main(["report", "--workdir", workdir]) == 0
   out = capsys.readouterr().out
-  assert "has not finished" in out and "seed 0 coprune" in out, out
+  assert "has not finished" in out and "seed 0 finetune" in out, out
   assert os.path.getsize(os.path.join(workdir, "plots",
                                       "loss_accuracy.png")) > 1000
   command = shlex.split(err.split("continue with: ")[1])
   assert command[-1] == "--resume"
   assert cli.main(command[1:]) == 0
-  assert os.path.isfile(os.path.join(workdir, "report.json"))
   keys = epoch_keys(os.path.join(workdir, "metrics.jsonl"))
-  assert len(keys) == len(set(keys)) > len(epochs)
+  assert keys == [(0, "pretrain", 0, 1), (0, "pretrain", 0, 2)] + [
+      (0, "finetune", 0, e) for e in (1, 2, 3)]
 
 
 @pytest.mark.parametrize("form", ["0.2", "{'.*': 0.2}", "[('.*', 0.2)]"])

@@ -69,6 +69,7 @@ def test_shrunk_model_computes_what_the_channel_masked_model_computes(name):
           < surgery.parameter_count(variables))
 
 
+@pytest.mark.slow  # ~25 s on 2 CPU cores
 def test_resnet_residual_streams_join_the_stem_shortcuts_and_block_outputs():
   groups = {g.name: g for g in groups_lib.resnet18_groups(
       perturbed_variables("resnet18"))}

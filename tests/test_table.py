@@ -80,6 +80,7 @@ def test_resumed_table_only_runs_missing_cells(tmp_path):
   assert [c["method"] for c in cells] == ["finetuned", "lwc", "alpha0"]
 
 
+@pytest.mark.slow  # ~25 s on 2 CPU cores
 def test_report_only_tables_the_finished_cells_and_runs_nothing(tmp_path):
   workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
   with pytest.raises(config_files.ConfigError, match="no table run"):

@@ -75,7 +75,6 @@ class PhaseCheckpoints:
               file=sys.stderr)
       return state, meta
     if unreadable:
-      self._manager.close()
       raise ConfigError(
           f"no checkpoint in {self.directory} can be read ({unreadable[0][1]}"
           f"); delete that folder to redo this phase from its start")
@@ -95,3 +94,9 @@ class PhaseCheckpoints:
 
   def close(self):
     self._manager.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    self.close()

@@ -140,57 +140,56 @@ def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
 
   step = jax.jit(step)
 
-  checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
-  params, model_state = init_weights
-  state = {"weights": (params, model_state), "opt_state": adam.init(params),
-           "best_weights": (params, model_state)}
-  meta = {"epoch": 0, "best_val": -1.0, "done": False}
-  restored = checkpoints.restore_latest(
-      lambda meta: _finished(state, "best_weights", meta))
-  if restored is not None:
-    state, meta = restored
-  ctx.resume_log(phase, 0, meta["epoch"])
-  best_weights = state["best_weights"]
-  if meta["done"]:
-    checkpoints.close()
-    return best_weights
-  (params, model_state), opt_state = state["weights"], state["opt_state"]
-  last_save = time.monotonic()
-  bar = tqdm.trange(meta["epoch"], epochs, desc=f"seed {ctx.seed} {phase}",
-                    disable=not ctx.progress, leave=False)
-  for epoch in bar:
-    rng = ctx.epoch_rng(phase, 0, epoch)
-    losses, accuracies = [], []
-    trained, placed_step, put = trainers.placed(
-        ctx.placement, step, (params, model_state, opt_state), 1,
-        donate=False)  # the initial weights belong to the caller
-    for batch in pipeline.batches(train, batch_size, rng, train=True):
-      trained, (loss, accuracy) = placed_step(trained, put(batch))
-      losses.append(loss)
-      accuracies.append(accuracy)
-    params, model_state, opt_state = trained
-    val_accuracy = evaluate((params, model_state), val)
-    if val_accuracy > meta["best_val"]:
-      best_weights, meta["best_val"] = _copy((params, model_state)), val_accuracy
-    record = {"phase": phase, "stage": 0, "epoch": epoch + 1,
-              "train_loss": float(np.mean(losses)),
-              "train_accuracy": float(np.mean(accuracies)),
-              "val_accuracy": val_accuracy, "learning_rate": learning_rate}
-    bar.set_postfix(loss=f"{record['train_loss']:.3f}",
-                    val=f"{val_accuracy:.3f}")
-    meta["epoch"], meta["done"] = epoch + 1, epoch + 1 == epochs
-    # Logged before the save: a resume drops a logged epoch that was not
-    # saved, while a saved epoch that was not logged would leave a gap.
-    ctx.end_epoch(record)
+  with PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}") as checkpoints:
+    params, model_state = init_weights
+    state = {"weights": (params, model_state), "opt_state": adam.init(params),
+             "best_weights": (params, model_state)}
+    meta = {"epoch": 0, "best_val": -1.0, "done": False}
+    restored = checkpoints.restore_latest(
+        lambda meta: _finished(state, "best_weights", meta))
+    if restored is not None:
+      state, meta = restored
+    ctx.resume_log(phase, 0, meta["epoch"])
+    best_weights = state["best_weights"]
     if meta["done"]:
-      checkpoints.finish(epoch + 1, {"best_weights": best_weights}, meta)
-    elif ctx.checkpoint_due(last_save):
-      checkpoints.save(epoch + 1, {"weights": (params, model_state),
-                                   "opt_state": opt_state,
-                                   "best_weights": best_weights}, meta)
-      last_save = time.monotonic()
-  checkpoints.close()
-  return best_weights
+      return best_weights
+    (params, model_state), opt_state = state["weights"], state["opt_state"]
+    last_save = time.monotonic()
+    bar = tqdm.trange(meta["epoch"], epochs, desc=f"seed {ctx.seed} {phase}",
+                      disable=not ctx.progress, leave=False)
+    for epoch in bar:
+      rng = ctx.epoch_rng(phase, 0, epoch)
+      losses, accuracies = [], []
+      trained, placed_step, put = trainers.placed(
+          ctx.placement, step, (params, model_state, opt_state), 1,
+          donate=False)  # the initial weights belong to the caller
+      for batch in pipeline.batches(train, batch_size, rng, train=True):
+        trained, (loss, accuracy) = placed_step(trained, put(batch))
+        losses.append(loss)
+        accuracies.append(accuracy)
+      params, model_state, opt_state = trained
+      val_accuracy = evaluate((params, model_state), val)
+      if val_accuracy > meta["best_val"]:
+        best_weights = _copy((params, model_state))
+        meta["best_val"] = val_accuracy
+      record = {"phase": phase, "stage": 0, "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "train_accuracy": float(np.mean(accuracies)),
+                "val_accuracy": val_accuracy, "learning_rate": learning_rate}
+      bar.set_postfix(loss=f"{record['train_loss']:.3f}",
+                      val=f"{val_accuracy:.3f}")
+      meta["epoch"], meta["done"] = epoch + 1, epoch + 1 == epochs
+      # Logged before the save: a resume drops a logged epoch that was not
+      # saved, while a saved epoch that was not logged would leave a gap.
+      ctx.end_epoch(record)
+      if meta["done"]:
+        checkpoints.finish(epoch + 1, {"best_weights": best_weights}, meta)
+      elif ctx.checkpoint_due(last_save):
+        checkpoints.save(epoch + 1, {"weights": (params, model_state),
+                                     "opt_state": opt_state,
+                                     "best_weights": best_weights}, meta)
+        last_save = time.monotonic()
+    return best_weights
 
 
 def kept_fractions(masks) -> dict[str, float]:
@@ -218,53 +217,52 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
           "best_stage": 0, "done": False, "step": 0}
-  checkpoints = PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}")
-  restored = checkpoints.restore_latest(
-      lambda meta: _finished(saved, "best", meta))
-  if restored is not None:
-    saved, meta = restored
-  ctx.resume_log(phase, meta["stage"], meta["epoch"])
-  if meta["done"]:
-    checkpoints.close()
-    return saved["best"], meta["best_stage"]
-  state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
-  last_save = time.monotonic()
-  bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
-                  leave=False, initial=meta["epoch"], unit="epoch")
-  while True:
-    stage, epoch = meta["stage"], meta["epoch"]
-    if cj.reached_optimum(trainer.plateau(state), min_learning_rate,
-                          max_epochs_per_stage):
-      if stage + 1 == trainer.num_stages:
-        meta["done"] = True
-        checkpoints.finish(meta["step"] + 1, {"best": best}, meta)
-        break
-      state = trainer.begin_stage(_copy(stage_best), stage + 1)
-      meta.update(stage=stage + 1, epoch=0, stage_best_val=-1.0)
-      continue
-    state, means = trainer.train_epoch(state, ctx.epoch_rng(phase, stage,
-                                                            epoch))
-    state = trainer.end_epoch(state, means, patience, factor)
-    weights, masks = trainer.target(state)
-    val_accuracy = evaluate(weights, target_val, masks)
-    if val_accuracy > meta["stage_best_val"]:
-      stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
-    if val_accuracy > meta["best_val"]:
-      best, meta["best_val"] = _copy(state), val_accuracy
-      meta["best_stage"] = stage
-    meta["epoch"], meta["step"] = epoch + 1, meta["step"] + 1
-    record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
-              "learning_rate": float(trainer.plateau(state).learning_rate),
-              "val_accuracy": val_accuracy, **means,
-              "kept_fraction": kept_fractions(masks), **trainer.record(state)}
-    bar.update()
-    bar.set_postfix(stage=stage, loss=f"{means['target_loss']:.3f}",
-                    val=f"{val_accuracy:.3f}")
-    ctx.end_epoch(record)  # before the save, as in train_dense
-    if ctx.checkpoint_due(last_save):
-      checkpoints.save(meta["step"], {"state": state, "stage_best": stage_best,
-                                      "best": best}, meta)
-      last_save = time.monotonic()
-  bar.close()
-  checkpoints.close()
-  return best, meta["best_stage"]
+  with PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}") as checkpoints:
+    restored = checkpoints.restore_latest(
+        lambda meta: _finished(saved, "best", meta))
+    if restored is not None:
+      saved, meta = restored
+    ctx.resume_log(phase, meta["stage"], meta["epoch"])
+    if meta["done"]:
+      return saved["best"], meta["best_stage"]
+    state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
+    last_save = time.monotonic()
+    bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
+                    leave=False, initial=meta["epoch"], unit="epoch")
+    while True:
+      stage, epoch = meta["stage"], meta["epoch"]
+      if cj.reached_optimum(trainer.plateau(state), min_learning_rate,
+                            max_epochs_per_stage):
+        if stage + 1 == trainer.num_stages:
+          meta["done"] = True
+          checkpoints.finish(meta["step"] + 1, {"best": best}, meta)
+          break
+        state = trainer.begin_stage(_copy(stage_best), stage + 1)
+        meta.update(stage=stage + 1, epoch=0, stage_best_val=-1.0)
+        continue
+      state, means = trainer.train_epoch(state, ctx.epoch_rng(phase, stage,
+                                                              epoch))
+      state = trainer.end_epoch(state, means, patience, factor)
+      weights, masks = trainer.target(state)
+      val_accuracy = evaluate(weights, target_val, masks)
+      if val_accuracy > meta["stage_best_val"]:
+        stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
+      if val_accuracy > meta["best_val"]:
+        best, meta["best_val"] = _copy(state), val_accuracy
+        meta["best_stage"] = stage
+      meta["epoch"], meta["step"] = epoch + 1, meta["step"] + 1
+      record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
+                "learning_rate": float(trainer.plateau(state).learning_rate),
+                "val_accuracy": val_accuracy, **means,
+                "kept_fraction": kept_fractions(masks), **trainer.record(state)}
+      bar.update()
+      bar.set_postfix(stage=stage, loss=f"{means['target_loss']:.3f}",
+                      val=f"{val_accuracy:.3f}")
+      ctx.end_epoch(record)  # before the save, as in train_dense
+      if ctx.checkpoint_due(last_save):
+        checkpoints.save(meta["step"], {"state": state,
+                                        "stage_best": stage_best,
+                                        "best": best}, meta)
+        last_save = time.monotonic()
+    bar.close()
+    return best, meta["best_stage"]

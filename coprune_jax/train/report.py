@@ -123,5 +123,6 @@ def progress_lines(records: list[dict]) -> list[str]:
           "pretrain", "finetune") else ""
       best = max(r["val_accuracy"] for r in rows)
       lines.append(f"  seed {seed} {phase:10s} {stage}epoch {last['epoch']} "
-                   f"({len(rows)} logged), best val accuracy {100 * best:.2f} %")
+                   f"({len(rows)} logged), best val accuracy "
+                   f"{100 * best:.2f} %")
   return lines
