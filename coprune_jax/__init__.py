@@ -1,5 +1,7 @@
 """coprune-jax: cooperative cross-domain pruning (Co-Prune) in JAX."""
 
+from coprune_jax import pruners
+
 from coprune_jax.alpha import AlphaSchedule
 from coprune_jax.alpha import alpha_schedule
 from coprune_jax.cooperative import begin_stage
@@ -22,6 +24,9 @@ from coprune_jax.masks import score_masks
 from coprune_jax.masks import signed_fusion
 from coprune_jax.quantization import clip_shadow_weights
 from coprune_jax.quantization import quantize_params
+from coprune_jax.pruned import masks_of
+from coprune_jax.pruned import pruned
+from coprune_jax.pruned import PrunedState
 from coprune_jax.plateau import plateau_init
 from coprune_jax.plateau import plateau_update
 from coprune_jax.plateau import PlateauState

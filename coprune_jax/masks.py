@@ -17,7 +17,7 @@ PyTree = Any
 Fusion = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 
-def _check_scope(scope: str) -> None:
+def check_scope(scope: str) -> None:
   if scope not in ("layer", "global"):
     raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
 
@@ -64,7 +64,7 @@ def score_mask_trees(score_trees: Sequence[PyTree], keep_ratios: PyTree,
   One selection over all trees' layers costs about what one tree's costs on
   an accelerator (the passes are per buffer, not per layer).
   """
-  _check_scope(scope)
+  check_scope(scope)
   rankings = [_ranking(scores, keep_ratios, scope) for scores in score_trees]
   groups = [g for groups, _, _ in rankings for g in groups]
   counts = [c for _, counts, _ in rankings for c in counts]

@@ -1,0 +1,154 @@
+"""Pruners: pruning methods as `cj.pruned` applies them to any optimizer.
+
+A pruner says how masks are computed (a pure, jittable function of the
+params and, for cooperative methods, the other domain's params), how many
+weights each parameter keeps, when the masks are recomputed and what the
+update of a pruned weight sees:
+
+  tx = cj.pruned(optax.adamw(1e-3), cj.pruners.magnitude(0.1))
+  tx = cj.pruned(optax.adam(1e-3), cj.pruners.cooperative(0.1, alpha=0.5))
+
+New methods are new `Pruner`s: a mask function plus its update policy.
+"""
+
+import dataclasses
+from typing import Any, Callable, Union
+
+from coprune_jax import keep_ratios as keep_ratios_lib
+from coprune_jax import masks as masks_lib
+from coprune_jax import tree_paths
+
+PyTree = Any
+# masks_fn(params, keep_ratios, partner_params, count, **extra_args) -> masks
+MasksFn = Callable[..., PyTree]
+GRADIENTS = ("straight_through", "masked")
+INITIAL_MASKS = ("ones", "pruned")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pruner:
+  """A pruning method: its mask function and when and how it applies.
+
+  Attributes:
+    keep_ratios: the kept fraction, as `cj.keep_ratio_tree` takes it: one
+      number for every weight kernel, `(regex, keep ratio)` rules, or a tree.
+    masks_fn: `masks_fn(params, keep_ratios, partner_params, count,
+      **extra_args) -> mask tree`, jittable; `keep_ratios` is the resolved
+      keep-ratio tree, `count` the number of updates so far (int32) and
+      `extra_args` the ones given to `update`.
+    update_every: recompute the masks after every N-th update; 0 keeps the
+      initial masks (fixed-mask retraining).
+    gradient: "straight_through": the update sees the gradients as given
+      (with `cj.apply_masks(params, masks)` in the loss, pruned weights get
+      the straight-through gradient and may grow back, as in Co-Prune);
+      "masked": pruned weights get no update at all (their gradients and
+      updates are zeroed), whatever the optimizer (momentum, weight decay).
+    initial: "ones" (the first forward pass is dense) or "pruned" (masks of
+      the initial params; not for pruners that need a partner).
+    needs_partner: whether `update` needs `partner_params`.
+    prunable: `(name, leaf) -> bool`, the parameters keep ratios may prune.
+  """
+  keep_ratios: Any
+  masks_fn: MasksFn
+  update_every: int = 1
+  gradient: str = "straight_through"
+  initial: str = "ones"
+  needs_partner: bool = False
+  prunable: Callable[[str, Any], bool] = tree_paths.is_weight_kernel
+
+  def __post_init__(self):
+    if self.gradient not in GRADIENTS:
+      raise ValueError(f"gradient must be one of {GRADIENTS}, got "
+                       f"{self.gradient!r}")
+    if self.initial not in INITIAL_MASKS:
+      raise ValueError(f"initial must be one of {INITIAL_MASKS}, got "
+                       f"{self.initial!r}")
+    if self.initial == "pruned" and self.needs_partner:
+      raise ValueError("initial='pruned' needs the partner's params, which "
+                       "init does not see; start from 'ones'")
+    if (isinstance(self.update_every, bool)
+        or not isinstance(self.update_every, int) or self.update_every < 0):
+      raise ValueError(f"update_every must be an integer >= 0, got "
+                       f"{self.update_every!r}")
+
+  def keep_ratio_tree(self, params: PyTree) -> PyTree:
+    """The keep-ratio tree of `params` (raises ValueError on bad rules)."""
+    return keep_ratios_lib.keep_ratio_tree(params, self.keep_ratios,
+                                           self.prunable)
+
+
+def magnitude(keep_ratios, *, scope: str = "layer", update_every: int = 1,
+              gradient: str = "straight_through", initial: str = "ones",
+              prunable=tree_paths.is_weight_kernel) -> Pruner:
+  """Keeps the largest-magnitude weights, |w|, of each pruned parameter.
+
+  The defaults recompute the masks after every update with straight-through
+  gradients (dynamic magnitude pruning); `update_every=0, initial="pruned",
+  gradient="masked"` prunes once and retrains the kept weights.
+
+  Args:
+    keep_ratios: see `Pruner.keep_ratios`.
+    scope: "layer" (exact count per parameter) or "global" (one ranking
+      over all pruned parameters), as in `cj.score_masks`.
+    update_every, gradient, initial, prunable: see `Pruner`.
+  """
+  masks_lib.check_scope(scope)
+
+  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+    del partner_params, count, extra_args
+    return masks_lib.magnitude_masks(params, keep_ratio_tree, scope)
+
+  return Pruner(keep_ratios, masks_fn, update_every, gradient, initial,
+                needs_partner=False, prunable=prunable)
+
+
+def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
+                fusion: Union[str, masks_lib.Fusion] = "signed", *,
+                scope: str = "layer", update_every: int = 1,
+                gradient: str = "straight_through",
+                prunable=tree_paths.is_weight_kernel) -> Pruner:
+  """Co-Prune's target masks: the top weights of fused source and target.
+
+  Masks rank fusion(W_partner, W, alpha), by default the paper's signed
+  fusion |alpha W_s + (1 - alpha) W_t| with the partner (the source model)
+  as W_s: alpha = 0 gives the magnitude masks of `params`, alpha = 1 those
+  of `partner_params`, with the same counts and tie rule.
+
+  Args:
+    keep_ratios: see `Pruner.keep_ratios`, shared by both domains.
+    alpha: the transfer factor in [0, 1], or a schedule `count -> alpha`
+      (e.g. an optax schedule). `update(..., alpha=a)` overrides it for one
+      update, e.g. from a stage controller that holds alpha in its state.
+    fusion: "signed", "magnitude" (alpha |W_s| + (1 - alpha) |W_t|, the
+      released code's) or `(source_w, target_w, alpha) -> scores`.
+    scope, update_every, gradient, prunable: as in `magnitude`.
+  """
+  masks_lib.check_scope(scope)
+  fuse = masks_lib.resolve_fusion(fusion)
+  if not callable(alpha):
+    masks_lib.check_alpha(alpha)
+
+  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+    tree_paths.check_same_layout(partner_params, params, "partner_params",
+                                 "params")
+    if "alpha" in extra_args:
+      current = extra_args["alpha"]
+    else:
+      current = alpha(count) if callable(alpha) else alpha
+    masks_lib.check_alpha(current)
+    _, fused = masks_lib.cooperative_scores(partner_params, params, current,
+                                            keep_ratio_tree, fuse)
+    return masks_lib.score_masks(fused, keep_ratio_tree, scope)
+
+  return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
+                needs_partner=True, prunable=prunable)
+
+
+# Looked up by name, e.g. from experiment configs.
+PRUNERS = {"magnitude": magnitude, "cooperative": cooperative}
+
+
+def by_name(name: str, **kwargs) -> Pruner:
+  if name not in PRUNERS:
+    raise ValueError(f"unknown pruner {name!r}; known: {sorted(PRUNERS)}")
+  return PRUNERS[name](**kwargs)

@@ -1,0 +1,200 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import coprune_jax as cj
+from tests.conftest import dict_params
+
+
+def loss(params):
+  """Any smooth function of every leaf."""
+  return sum(jnp.sum(jnp.sin(3.0 * w) * w) for w in jax.tree.leaves(params))
+
+
+def step(tx, params, state, **extra_args):
+  masked = lambda p: cj.apply_masks(p, cj.masks_of(state))
+  grads = jax.grad(lambda p: loss(masked(p)))(params)
+  updates, state = tx.update(grads, state, params, **extra_args)
+  return optax.apply_updates(params, updates), state
+
+
+def test_magnitude_masks_follow_the_updated_params_of_any_tree(any_params):
+  tx = cj.pruned(optax.sgd(0.05, momentum=0.9), cj.pruners.magnitude(0.25))
+  state = tx.init(any_params)
+  keep_ratios = cj.keep_ratio_tree(any_params, 0.25)
+  chex.assert_trees_all_equal(cj.masks_of(state),
+                              cj.all_ones_masks(any_params, keep_ratios))
+  params = any_params
+  for _ in range(3):
+    params, state = jax.jit(lambda p, s: step(tx, p, s))(params, state)
+    masks = cj.masks_of(state)
+    chex.assert_trees_all_equal(masks,
+                                cj.magnitude_masks(params, keep_ratios))
+  assert cj.kept_counts(masks) == {
+      name: cj.kept_count(w.size, 0.25)
+      for name, w in cj.named_leaves(params) if w.ndim >= 2}
+
+
+def test_composes_inside_a_chain_with_a_schedule_and_clipping():
+  params = dict_params()
+  schedule = optax.cosine_decay_schedule(1e-2, decay_steps=10)
+  tx = optax.chain(optax.clip_by_global_norm(1.0),
+                   cj.pruned(optax.adamw(schedule, weight_decay=1e-2),
+                             cj.pruners.magnitude([("conv1/kernel", 0.5)])))
+  state = tx.init(params)
+  for _ in range(2):
+    params, state = jax.jit(lambda p, s: step(tx, p, s))(params, state)
+  masks = cj.masks_of(state)
+  assert masks["fc"] == [None, None] and masks["conv1"]["bias"] is None
+  assert int(masks["conv1"]["kernel"].sum()) == cj.kept_count(72, 0.5)
+
+
+def planted_ties(key, shape):
+  """Weights on a coarse grid, so that many magnitudes tie."""
+  return jnp.round(jax.random.normal(key, shape) * 2) / 2
+
+
+def test_cooperative_alpha_0_and_1_are_the_magnitude_masks_of_each_model():
+  keys = jax.random.split(jax.random.key(1), 4)
+  target = {"a": planted_ties(keys[0], (16, 8)),
+            "b": planted_ties(keys[1], (3, 3, 4, 6))}
+  source = {"a": planted_ties(keys[2], (16, 8)),
+            "b": planted_ties(keys[3], (3, 3, 4, 6))}
+  keep_ratios = cj.keep_ratio_tree(target, 0.3)
+  # One SGD step at learning rate 0: the params stay, the masks are computed.
+  zero_grads = jax.tree.map(jnp.zeros_like, target)
+  for alpha, owner in ((0.0, target), (1.0, source)):
+    tx = cj.pruned(optax.sgd(0.0), cj.pruners.cooperative(0.3, alpha=alpha))
+    _, state = tx.update(zero_grads, tx.init(target), target,
+                         partner_params=source)
+    chex.assert_trees_all_equal(cj.masks_of(state),
+                                cj.magnitude_masks(owner, keep_ratios))
+
+
+def test_cooperative_masks_are_those_of_cooperative_masks_at_any_alpha():
+  keys = jax.random.split(jax.random.key(2), 2)
+  target = {"a": jax.random.normal(keys[0], (32, 8))}
+  source = {"a": jax.random.normal(keys[1], (32, 8))}
+  keep_ratios = cj.keep_ratio_tree(target, 0.2)
+  grads = jax.tree.map(jnp.zeros_like, target)
+  tx = cj.pruned(optax.sgd(0.0),
+                 cj.pruners.cooperative(0.2, alpha=lambda count: 0.9,
+                                        fusion="magnitude"))
+  update = jax.jit(lambda s, alpha: tx.update(grads, s, target,
+                                              partner_params=source,
+                                              alpha=alpha))
+  for alpha in (0.3, 0.7):  # a traced override of the schedule
+    _, state = update(tx.init(target), alpha)
+    expected = cj.cooperative_masks(source, target, alpha, keep_ratios,
+                                    "magnitude")[1]
+    chex.assert_trees_all_equal(cj.masks_of(state), expected)
+
+
+def test_masked_gradient_freezes_pruned_weights_under_weight_decay():
+  params = {"w": jax.random.normal(jax.random.key(3), (20, 10))}
+  pruner = cj.pruners.magnitude(0.1, initial="pruned", update_every=0,
+                                gradient="masked")
+  tx = cj.pruned(optax.adamw(1e-1, weight_decay=0.5), pruner)
+  state = tx.init(params)
+  masks = cj.masks_of(state)
+  chex.assert_trees_all_equal(
+      masks, cj.magnitude_masks(params, cj.keep_ratio_tree(params, 0.1)))
+  new = params
+  for _ in range(3):
+    new, state = step(tx, new, state)
+  chex.assert_trees_all_equal(cj.masks_of(state), masks)  # never recomputed
+  frozen = ~masks["w"]
+  np.testing.assert_array_equal(new["w"][frozen], params["w"][frozen])
+  assert not np.any(new["w"][masks["w"]] == params["w"][masks["w"]])
+
+
+def test_masks_are_recomputed_every_n_updates():
+  params = {"w": jax.random.normal(jax.random.key(4), (30, 10))}
+  tx = cj.pruned(optax.sgd(0.3), cj.pruners.magnitude(0.2, update_every=3))
+  state = tx.init(params)
+  keep_ratios = cj.keep_ratio_tree(params, 0.2)
+  run = jax.jit(lambda p, s: step(tx, p, s))
+  previous = cj.masks_of(state)
+  for count in range(1, 7):
+    params, state = run(params, state)
+    if count % 3:
+      chex.assert_trees_all_equal(cj.masks_of(state), previous)
+    else:
+      chex.assert_trees_all_equal(cj.masks_of(state),
+                                  cj.magnitude_masks(params, keep_ratios))
+    previous = cj.masks_of(state)
+  assert int(state.count) == 6
+
+
+def test_two_pruned_adams_are_the_cooperative_step():
+  """Co-Prune's step is two ordinary steps: the source with its own
+  magnitude masks, the target with masks fused with the updated source."""
+  keys = jax.random.split(jax.random.key(5), 6)
+  source = {"w1": jax.random.normal(keys[0], (6, 12)),
+            "w2": jax.random.normal(keys[1], (12, 3))}
+  target = jax.tree.map(lambda w, k: w + 0.3 * jax.random.normal(k, w.shape),
+                        source, {"w1": keys[2], "w2": keys[3]})
+  batches = [(jax.random.normal(keys[4], (16, 6)),
+              jax.random.randint(keys[5], (16,), 0, 3))] * 3
+  apply_fn = lambda p, x: jnp.tanh(x @ p["w1"]) @ p["w2"]
+  keep_ratios = cj.keep_ratio_tree(source, 0.25)
+
+  state = cj.init_coprune_state(source, target, keep_ratios, alpha=0.7)
+  coprune_step = cj.make_cooperative_step(apply_fn, keep_ratios)
+  for batch in batches:
+    state, _ = coprune_step(state, batch, batch)
+
+  def domain_loss(params, masks, batch):
+    logits = apply_fn(cj.apply_masks(params, masks), batch[0])
+    return cj.cross_entropy_loss(logits, batch[1])
+
+  source_tx = cj.pruned(optax.adam(1e-3), cj.pruners.magnitude(0.25))
+  target_tx = cj.pruned(optax.adam(1e-3),
+                        cj.pruners.cooperative(0.25, alpha=0.7))
+
+  @jax.jit
+  def two_steps(source, source_state, target, target_state, batch):
+    grads = jax.grad(domain_loss)(source, cj.masks_of(source_state), batch)
+    updates, source_state = source_tx.update(grads, source_state, source)
+    source = optax.apply_updates(source, updates)
+    grads = jax.grad(domain_loss)(target, cj.masks_of(target_state), batch)
+    updates, target_state = target_tx.update(grads, target_state, target,
+                                             partner_params=source)
+    return (source, source_state, optax.apply_updates(target, updates),
+            target_state)
+
+  carried = (source, source_tx.init(source), target, target_tx.init(target))
+  for batch in batches:
+    carried = two_steps(*carried, batch)
+  source, source_state, target, target_state = carried
+  chex.assert_trees_all_close(source, state.source_params, rtol=1e-6)
+  chex.assert_trees_all_close(target, state.target_params, rtol=1e-6)
+  chex.assert_trees_all_equal(cj.masks_of(source_state), state.source_masks)
+  chex.assert_trees_all_equal(cj.masks_of(target_state), state.target_masks)
+
+
+def test_bad_use_is_refused_plainly():
+  params = dict_params()
+  grads = jax.tree.map(jnp.zeros_like, params)
+  tx = cj.pruned(optax.sgd(0.1), cj.pruners.cooperative(0.5, alpha=0.5))
+  state = tx.init(params)
+  with pytest.raises(ValueError, match="partner_params"):
+    tx.update(grads, state, params)
+  with pytest.raises(ValueError, match="needs params"):
+    tx.update(grads, state)
+  with pytest.raises(ValueError, match="alpha must be in"):
+    cj.pruners.cooperative(0.5, alpha=1.5)
+  with pytest.raises(ValueError, match="gradient must be one of"):
+    cj.pruners.magnitude(0.5, gradient="sparse")
+  with pytest.raises(ValueError, match="update_every"):
+    cj.pruners.magnitude(0.5, update_every=-1)
+  with pytest.raises(ValueError, match="keep ratio"):
+    cj.pruned(optax.sgd(0.1), cj.pruners.magnitude(1.5)).init(params)
+  with pytest.raises(TypeError, match="cj.pruners.Pruner"):
+    cj.pruned(optax.sgd(0.1), "magnitude")
+  with pytest.raises(ValueError, match="found 0"):
+    cj.masks_of(optax.sgd(0.1).init(params))
+  assert cj.pruners.by_name("magnitude", keep_ratios=0.5).keep_ratios == 0.5
