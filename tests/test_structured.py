@@ -136,6 +136,7 @@ def test_taylor_score_is_the_gradient_of_a_gate_on_the_channel():
       jnp.abs(gate_grad), rtol=1e-5)
 
 
+@pytest.mark.slow  # ~30 s on 2 CPU cores: ResNet-18's forward passes
 def test_slimming_and_apoz_scores():
   variables = perturbed_variables("resnet18")
   groups = groups_lib.resnet18_groups(variables)

@@ -97,6 +97,7 @@ def test_report_only_tables_the_finished_cells_and_runs_nothing(tmp_path):
   assert "| LWC |" in (tmp_path / "results" / "tiny.md").read_text()
 
 
+@pytest.mark.slow  # ~25 s on 2 CPU cores
 def test_changed_keep_ratios_under_an_old_name_are_refused(tmp_path):
   workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
   table.run_table(tiny_table("lwc"), workdir, results, progress=False)
