@@ -3,7 +3,6 @@
 import ast
 import importlib.util
 import json
-import math
 import numbers
 import os
 
