@@ -58,9 +58,17 @@ def read_json(path):
     return json.load(f)
 
 
-def test_run_reports_exact_keep_ratio_and_both_methods(experiment, tmp_path):
-  report = run.train_and_evaluate(experiment.config, str(tmp_path),
-                                  progress=False, experiment=experiment)
+@pytest.fixture(scope="module")
+def finished_run(experiment, tmp_path_factory):
+  """(run directory, report) of the tiny experiment run once, unbroken."""
+  workdir = tmp_path_factory.mktemp("whole")
+  return workdir, run.train_and_evaluate(experiment.config, str(workdir),
+                                         progress=False, experiment=experiment)
+
+
+def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
+                                                       finished_run):
+  workdir, report = finished_run
   model = report["model"]
   expected_kept = sum(layer["kept"] for layer in model["layers"].values())
   for method in ("coprune", "alpha0"):
@@ -72,7 +80,7 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment, tmp_path):
   # The exported file is the selected pruned model, smaller than dense (on
   # this tiny MLP the zip headers weigh: ~150 bytes per array).
   params, model_state = experiment.init_weights(0)
-  exported = cj.load_pruned(tmp_path / "seed_0" / "coprune_target.npz",
+  exported = cj.load_pruned(workdir / "seed_0" / "coprune_target.npz",
                             like={"params": params, "model_state": model_state})
   evaluate = phases.make_evaluator(experiment.classifier)
   assert evaluate((exported["params"], exported["model_state"]),
@@ -82,17 +90,16 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment, tmp_path):
   assert file_bytes < model["dense_float32_bytes"]
   for plot in ("loss_accuracy", "alpha_lr", "kept_per_layer", "mask_iou",
                "accuracy"):
-    assert os.path.getsize(tmp_path / "plots" / f"{plot}.png") > 1000
-  assert read_json(tmp_path / "config.json")["prune"]["fusion"] == "signed"
+    assert os.path.getsize(workdir / "plots" / f"{plot}.png") > 1000
+  assert read_json(workdir / "config.json")["prune"]["fusion"] == "signed"
   # Every finished phase keeps one checkpoint (its best weights).
   for phase in ("pretrain", "finetune", "coprune", "alpha0"):
-    assert len(os.listdir(tmp_path / "seed_0" / phase)) == 1, phase
+    assert len(os.listdir(workdir / "seed_0" / phase)) == 1, phase
 
 
-def test_resumed_run_equals_uninterrupted_run(experiment, tmp_path):
-  whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
-  run.train_and_evaluate(experiment.config, whole, progress=False,
-                         experiment=experiment)
+def test_resumed_run_equals_uninterrupted_run(experiment, finished_run,
+                                              tmp_path):
+  whole, parts = str(finished_run[0]), str(tmp_path / "parts")
   # Stop inside Co-Prune's first stage, then inside alpha = 0's second.
   for resume, stop_after in ((False, 7), (True, 12)):
     with pytest.raises(Interrupted):
