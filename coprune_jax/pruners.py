@@ -14,8 +14,11 @@ New methods are new `Pruner`s: a mask function plus its update policy.
 import dataclasses
 from typing import Any, Callable, Union
 
+import jax.numpy as jnp
+
 from coprune_jax import keep_ratios as keep_ratios_lib
 from coprune_jax import masks as masks_lib
+from coprune_jax import topk
 from coprune_jax import tree_paths
 
 PyTree = Any
@@ -144,8 +147,77 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
                 needs_partner=True, prunable=prunable)
 
 
+def gradual_keep_ratio(step, final_keep_ratio, begin_step: int, end_step: int,
+                       initial_keep_ratio: float = 1.0):
+  """Zhu & Gupta's (2017) cubic schedule, in kept fractions.
+
+  keep(t) = k_f + (k_i - k_f) (1 - p)^3 with p = (t - t_0) / (t_1 - t_0)
+  clipped to [0, 1]: k_i until `begin_step`, k_f from `end_step` on, fast
+  pruning early and slow near the end. Jittable in `step`.
+
+  >>> [round(float(gradual_keep_ratio(t, 0.1, 0, 100)), 4)
+  ...  for t in (0, 50, 100, 200)]
+  [1.0, 0.2125, 0.1, 0.1]
+  """
+  progress = jnp.clip((step - begin_step) / (end_step - begin_step), 0.0, 1.0)
+  return final_keep_ratio + (initial_keep_ratio - final_keep_ratio) * (
+      1.0 - progress) ** 3
+
+
+def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
+                      update_every: int = 100,
+                      initial_keep_ratio: float = 1.0,
+                      gradient: str = "masked",
+                      prunable=tree_paths.is_weight_kernel) -> Pruner:
+  """Gradual magnitude pruning (Zhu & Gupta 2017, "To prune, or not to
+  prune"): every `update_every` updates, each pruned parameter keeps its
+  largest weights, as many as `gradual_keep_ratio` of its final keep ratio
+  says at that update (rounded half up in float32; exactly `kept_count` of
+  the final ratio from `end_step` on).
+
+  Args:
+    keep_ratios: the final keep ratios (see `Pruner.keep_ratios`).
+    begin_step, end_step: the updates at which pruning starts and reaches
+      the final ratios.
+    update_every: masks are recomputed every this many updates.
+    initial_keep_ratio: the kept fraction until `begin_step`.
+    gradient: "masked" (pruned weights stay pruned, as in the paper) or
+      "straight_through".
+    prunable: see `Pruner`.
+  """
+  if not 0 <= begin_step < end_step:
+    raise ValueError(f"need 0 <= begin_step < end_step, got {begin_step}, "
+                     f"{end_step}")
+  keep_ratios_lib.validate_keep_ratio(initial_keep_ratio,
+                                      "initial_keep_ratio")
+
+  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+    del partner_params, extra_args
+    scores, counts = [], []
+    for (_, keep_ratio), (_, weight) in zip(
+        tree_paths.named_leaves(keep_ratio_tree, keep_none=True),
+        tree_paths.named_leaves(params)):
+      if keep_ratio is None:
+        continue
+      final = keep_ratios_lib.kept_count(weight.size, keep_ratio)
+      now = gradual_keep_ratio(count, keep_ratio, begin_step, end_step,
+                               initial_keep_ratio)
+      scheduled = jnp.clip(jnp.floor(weight.size * now + 0.5), 1,
+                           weight.size).astype(jnp.int32)
+      scores.append([jnp.abs(weight)])
+      counts.append(jnp.where(count >= end_step, final, scheduled))
+    selected = iter(topk.top_count_masks(scores, counts)) if scores else None
+    return tree_paths.map_with_names(
+        lambda _, keep_ratio: None if keep_ratio is None else next(
+            selected)[0], keep_ratio_tree)
+
+  return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
+                needs_partner=False, prunable=prunable)
+
+
 # Looked up by name, e.g. from experiment configs.
-PRUNERS = {"magnitude": magnitude, "cooperative": cooperative}
+PRUNERS = {"magnitude": magnitude, "cooperative": cooperative,
+           "gradual_magnitude": gradual_magnitude}
 
 
 def by_name(name: str, **kwargs) -> Pruner:

@@ -214,14 +214,20 @@ def top_count_masks(score_groups: Sequence[Sequence[jax.Array]],
   mask, all layers for a global one). Ties are broken by position: earlier
   arrays of the group first, then lower flat index. All groups are selected
   together (one pass over all of them per digit); jit-compiled and cached per
-  shapes, so eager calls are cheap after the first.
+  shapes, so eager calls are cheap after the first. Counts may be traced
+  (e.g. a sparsity schedule inside jit); traced counts are clipped to
+  [1, size], concrete ones outside it are an error.
   """
   if any(not group for group in score_groups):
     raise ValueError("every score group needs at least one array")
-  counts = [int(c) for c in counts]
   score_groups = [[jnp.asarray(s) for s in group] for group in score_groups]
-  for group, count in zip(score_groups, counts):
-    size = sum(s.size for s in group)
+  sizes = [sum(s.size for s in group) for group in score_groups]
+  if any(isinstance(c, jax.core.Tracer) for c in counts):
+    return _select_per_backend(score_groups, jnp.stack([
+        jnp.clip(jnp.asarray(c, jnp.int32), 1, size)
+        for c, size in zip(counts, sizes)]))
+  counts = [int(c) for c in counts]
+  for size, count in zip(sizes, counts):
     if not 1 <= count <= size:
       raise ValueError(f"cannot keep {count} of {size} scores")
   return _select_per_backend(score_groups, np.asarray(counts, np.int32))

@@ -198,3 +198,31 @@ def test_bad_use_is_refused_plainly():
   with pytest.raises(ValueError, match="found 0"):
     cj.masks_of(optax.sgd(0.1).init(params))
   assert cj.pruners.by_name("magnitude", keep_ratios=0.5).keep_ratios == 0.5
+
+
+def test_gradual_keep_ratio_is_zhu_and_gupta_cubic_schedule():
+  for step in (0, 10, 13, 40, 70, 100, 150):
+    progress = min(max((step - 10) / 90, 0.0), 1.0)
+    expected = 0.05 + (0.8 - 0.05) * (1 - progress) ** 3
+    assert float(cj.pruners.gradual_keep_ratio(step, 0.05, 10, 100, 0.8)) == (
+        pytest.approx(expected, rel=1e-6))
+
+
+def test_gradual_magnitude_keeps_the_scheduled_count_at_every_update():
+  params = {"w": jax.random.normal(jax.random.key(6), (40, 25))}
+  pruner = cj.pruners.gradual_magnitude(0.1, begin_step=2, end_step=8,
+                                        update_every=2)
+  tx = cj.pruned(optax.sgd(0.01), pruner)
+  state = tx.init(params)
+  run = jax.jit(lambda p, s: step(tx, p, s))
+  # keep(t) = 0.1 + 0.9 (1 - (t - 2) / 6)^3 at t = 2, 4, 6; 10% from t = 8.
+  expected = {2: 1000, 4: 367, 6: 133, 8: 100, 10: 100}
+  for count in range(1, 11):
+    params, state = run(params, state)
+    kept = cj.kept_counts(cj.masks_of(state))["w"]
+    if count in expected:
+      assert kept == expected[count], count
+      chex.assert_trees_all_equal(cj.masks_of(state)["w"], cj.top_count_masks(
+          [[jnp.abs(params["w"])]], [kept])[0][0], custom_message=str(count))
+    else:  # masks stay between updates
+      assert kept == expected.get(count - 1, 1000), count
