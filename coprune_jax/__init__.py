@@ -11,6 +11,7 @@ from coprune_jax.cooperative import end_epoch
 from coprune_jax.cooperative import init_coprune_state
 from coprune_jax.cooperative import make_cooperative_step
 from coprune_jax.cooperative import stage_finished
+from coprune_jax.keep_ratios import erk_keep_ratios
 from coprune_jax.keep_ratios import keep_ratio_tree
 from coprune_jax.keep_ratios import kept_count
 from coprune_jax.keep_ratios import overall_keep_ratio

@@ -169,3 +169,50 @@ def overall_keep_ratio(params: PyTree, keep_ratios: PyTree) -> float:
       kept += kept_count(leaf.size, keep_ratio)
       total += leaf.size
   return kept / total if total else 1.0
+
+
+def erk_keep_ratios(params: PyTree, density: float, dense: Sequence[str] = (),
+                    prunable: Prunable = tree_paths.is_weight_kernel
+                    ) -> PyTree:
+  """The Erdos-Renyi-Kernel distribution (Evci et al. 2020, RigL).
+
+  Each pruned parameter of shape (..., n_in, n_out) keeps a fraction
+  proportional to sum(shape) / prod(shape): epsilon * (k_h + k_w + n_in +
+  n_out) / (k_h k_w n_in n_out) for a convolution kernel, (n_in + n_out) /
+  (n_in n_out) for a dense one (Erdos-Renyi), with epsilon chosen so that
+  the pruned parameters keep `density` of their weights together. Layers
+  whose fraction would exceed 1 keep everything and epsilon is solved again
+  for the rest.
+
+  Args:
+    params: any pytree of arrays.
+    density: the kept fraction over all pruned parameters, in (0, 1].
+    dense: regexes (re.fullmatch) of prunable parameters left unpruned,
+      e.g. the first and last layers; they do not count towards `density`.
+    prunable: see `keep_ratio_tree`.
+
+  Returns:
+    A keep-ratio tree like `keep_ratio_tree`'s.
+  """
+  density = validate_keep_ratio(density, "the ERK density")
+  patterns = [re.compile(p) for p in dense]
+  named = [(name, leaf) for name, leaf in tree_paths.named_leaves(params)
+           if prunable(name, leaf)
+           and not any(p.fullmatch(name) for p in patterns)]
+  if not named:
+    raise ValueError("ERK needs at least one prunable parameter not in "
+                     "`dense`")
+  sizes = {name: math.prod(leaf.shape) for name, leaf in named}
+  raw = {name: sum(leaf.shape) / sizes[name] for name, leaf in named}
+  total = sum(sizes.values())
+  full = set()  # parameters that keep everything
+  while True:
+    budget = density * total - sum(sizes[n] for n in full)
+    rest = [n for n in sizes if n not in full]
+    epsilon = budget / sum(raw[n] * sizes[n] for n in rest)
+    over = [n for n in rest if epsilon * raw[n] > 1.0]
+    if not over:
+      break
+    full.update(over)
+  ratios = {n: 1.0 if n in full else epsilon * raw[n] for n in sizes}
+  return tree_paths.map_with_names(lambda n, _: ratios.get(n), params)

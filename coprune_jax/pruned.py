@@ -62,7 +62,7 @@ def pruned(tx: optax.GradientTransformation,
     keep_ratios = pruner.keep_ratio_tree(params)
     if pruner.initial == "pruned":
       masks = pruner.masks_fn(params, keep_ratios, None,
-                              jnp.zeros((), jnp.int32))
+                              jnp.zeros((), jnp.int32), grads=None)
     else:
       masks = masks_lib.all_ones_masks(params, keep_ratios)
     return PrunedState(inner.init(params), masks, jnp.zeros((), jnp.int32))
@@ -75,6 +75,7 @@ def pruned(tx: optax.GradientTransformation,
       raise ValueError("this pruner ranks fused weights of two models: pass "
                        "the other domain's params as update(..., "
                        "partner_params=...)")
+    given = grads
     if pruner.gradient == "masked":
       grads = _zero_pruned(grads, state.masks)
     updates, inner_state = inner.update(grads, state.inner_state, params,
@@ -89,7 +90,7 @@ def pruned(tx: optax.GradientTransformation,
 
       def recompute():
         return pruner.masks_fn(new_params, keep_ratios, partner_params, count,
-                               **extra_args)
+                               grads=given, **extra_args)
 
       if pruner.update_every == 1:
         masks = recompute()

@@ -12,8 +12,10 @@ New methods are new `Pruner`s: a mask function plus its update policy.
 """
 
 import dataclasses
+import zlib
 from typing import Any, Callable, Union
 
+import jax
 import jax.numpy as jnp
 
 from coprune_jax import keep_ratios as keep_ratios_lib
@@ -35,10 +37,11 @@ class Pruner:
   Attributes:
     keep_ratios: the kept fraction, as `cj.keep_ratio_tree` takes it: one
       number for every weight kernel, `(regex, keep ratio)` rules, or a tree.
-    masks_fn: `masks_fn(params, keep_ratios, partner_params, count,
-      **extra_args) -> mask tree`, jittable; `keep_ratios` is the resolved
-      keep-ratio tree, `count` the number of updates so far (int32) and
-      `extra_args` the ones given to `update`.
+    masks_fn: `masks_fn(params, keep_ratios, partner_params, count, *,
+      grads, **extra_args) -> mask tree`, jittable; `keep_ratios` is the
+      resolved keep-ratio tree, `count` the number of updates so far
+      (int32), `grads` the gradients the update was given (None at init)
+      and `extra_args` the ones given to `update`.
     update_every: recompute the masks after every N-th update; 0 keeps the
       initial masks (fixed-mask retraining).
     gradient: "straight_through": the update sees the gradients as given
@@ -215,9 +218,52 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
                 needs_partner=False, prunable=prunable)
 
 
+def random(keep_ratios, *, seed: int = 0, update_every: int = 0,
+           gradient: str = "masked", prunable=tree_paths.is_weight_kernel
+           ) -> Pruner:
+  """Keeps a uniformly random subset of each pruned parameter (the exact
+  count), drawn once at init by default: the baseline every pruning method
+  must beat. With `update_every=N` a new subset is drawn every N updates.
+  """
+  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+    del partner_params, extra_args
+    key = jax.random.fold_in(jax.random.key(seed), count)
+    # A key per parameter name: the draw does not depend on the tree's order.
+    scores = tree_paths.map_with_names(
+        lambda name, keep_ratio, w: None if keep_ratio is None
+        else jax.random.uniform(jax.random.fold_in(
+            key, zlib.crc32(name.encode()) & 0x7FFFFFFF), w.shape),
+        keep_ratio_tree, params)
+    return masks_lib.score_masks(scores, keep_ratio_tree)
+
+  return Pruner(keep_ratios, masks_fn, update_every, gradient, "pruned",
+                needs_partner=False, prunable=prunable)
+
+
+def saliency(keep_ratios, *, update_every: int = 1,
+             gradient: str = "straight_through",
+             prunable=tree_paths.is_weight_kernel) -> Pruner:
+  """Keeps the weights of largest saliency |w * g| (SNIP's connection
+  sensitivity, Lee et al. 2019), with g the gradient the update was given.
+  `update_every=0` after a first update prunes once, as SNIP does; masks
+  start all ones because init sees no gradient.
+  """
+  def masks_fn(params, keep_ratio_tree, partner_params, count, *, grads,
+               **extra_args):
+    del partner_params, count, extra_args
+    scores = tree_paths.map_with_names(
+        lambda _, keep_ratio, w, g: None if keep_ratio is None
+        else jnp.abs(w * g), keep_ratio_tree, params, grads)
+    return masks_lib.score_masks(scores, keep_ratio_tree)
+
+  return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
+                needs_partner=False, prunable=prunable)
+
+
 # Looked up by name, e.g. from experiment configs.
 PRUNERS = {"magnitude": magnitude, "cooperative": cooperative,
-           "gradual_magnitude": gradual_magnitude}
+           "gradual_magnitude": gradual_magnitude, "random": random,
+           "saliency": saliency}
 
 
 def by_name(name: str, **kwargs) -> Pruner:

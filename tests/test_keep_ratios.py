@@ -154,3 +154,28 @@ def test_overall_keep_ratio():
   params = {"a": jnp.zeros((10, 10)), "b": jnp.zeros((10, 30)), "c": jnp.zeros(5)}
   tree = keep_ratios_lib.keep_ratio_tree(params, [("a", 0.5), ("b", 0.1)])
   assert keep_ratios_lib.overall_keep_ratio(params, tree) == (50 + 30) / 400
+
+
+def test_erk_densities_follow_the_formula_of_evci_et_al():
+  params = {"conv": {"kernel": jnp.ones((3, 3, 16, 32)), "bias": jnp.ones(32)},
+            "fc1": {"kernel": jnp.ones((512, 256))},
+            "fc2": {"kernel": jnp.ones((256, 10))},
+            "head": {"kernel": jnp.ones((10, 10))}}
+  ratios = ratios_by_name(keep_ratios_lib.erk_keep_ratios(
+      params, 0.1, dense=["head/kernel"]))
+  assert ratios["conv/bias"] is None and ratios["head/kernel"] is None
+  shapes = {"conv/kernel": (3, 3, 16, 32), "fc1/kernel": (512, 256),
+            "fc2/kernel": (256, 10)}
+  erk = {n: sum(s) / math.prod(s) for n, s in shapes.items()}
+  # fc2's share (266 / 2560 * eps) would exceed 1: it stays whole...
+  assert ratios["fc2/kernel"] == 1.0
+  # ...and the others keep eps * (sum of dims) / (product of dims), with
+  # eps set so that all three keep 10% of their weights together.
+  epsilon = ratios["conv/kernel"] / erk["conv/kernel"]
+  assert ratios["fc1/kernel"] == pytest.approx(epsilon * erk["fc1/kernel"])
+  kept = sum(ratios[n] * math.prod(s) for n, s in shapes.items())
+  assert kept == pytest.approx(0.1 * sum(math.prod(s) for s in shapes.values()))
+  # The tree feeds keep_ratio_tree and the mask functions as it is.
+  assert ratios_by_name(keep_ratios_lib.keep_ratio_tree(
+      params, keep_ratios_lib.erk_keep_ratios(params, 0.1))) == ratios_by_name(
+          keep_ratios_lib.erk_keep_ratios(params, 0.1))

@@ -226,3 +226,37 @@ def test_gradual_magnitude_keeps_the_scheduled_count_at_every_update():
           [[jnp.abs(params["w"])]], [kept])[0][0], custom_message=str(count))
     else:  # masks stay between updates
       assert kept == expected.get(count - 1, 1000), count
+
+
+def test_random_pruner_draws_exact_counts_once_per_seed():
+  params = {"w": jax.random.normal(jax.random.key(7), (50, 20)),
+            "b": jnp.zeros(20)}
+  masks = {}
+  for seed in (0, 1):
+    tx = cj.pruned(optax.adam(1e-2), cj.pruners.random(0.3, seed=seed))
+    state = tx.init(params)
+    masks[seed] = cj.masks_of(state)
+    new, state = step(tx, params, state)
+    new, state = step(tx, new, state)
+    chex.assert_trees_all_equal(cj.masks_of(state), masks[seed])  # fixed
+    frozen = ~masks[seed]["w"]
+    np.testing.assert_array_equal(new["w"][frozen], params["w"][frozen])
+  assert cj.kept_counts(masks[0]) == {"w": 300}
+  assert masks[0]["b"] is None
+  assert np.any(masks[0]["w"] != masks[1]["w"])
+  # Not the magnitude mask in disguise.
+  magnitude = cj.magnitude_masks(params, cj.keep_ratio_tree(params, 0.3))
+  assert np.mean(masks[0]["w"] == magnitude["w"]) < 0.9
+
+
+def test_saliency_pruner_keeps_the_largest_weight_times_gradient():
+  params = {"w": jax.random.normal(jax.random.key(8), (30, 10))}
+  tx = cj.pruned(optax.sgd(0.1), cj.pruners.saliency(0.2))
+  state = tx.init(params)
+  grads = {"w": jax.random.normal(jax.random.key(9), (30, 10))}
+  updates, state = jax.jit(tx.update)(grads, state, params)
+  new = optax.apply_updates(params, updates)
+  chex.assert_trees_all_equal(
+      cj.masks_of(state),
+      cj.score_masks({"w": jnp.abs(new["w"] * grads["w"])},
+                     cj.keep_ratio_tree(params, 0.2)))
