@@ -260,3 +260,27 @@ def test_saliency_pruner_keeps_the_largest_weight_times_gradient():
       cj.masks_of(state),
       cj.score_masks({"w": jnp.abs(new["w"] * grads["w"])},
                      cj.keep_ratio_tree(params, 0.2)))
+
+
+def test_n_of_m_keeps_the_largest_n_of_every_m_inputs():
+  params = {"conv": {"kernel": planted_ties(jax.random.key(10), (3, 3, 8, 5))},
+            "fc": {"kernel": planted_ties(jax.random.key(11), (16, 4)),
+                   "bias": jnp.zeros(4)}}
+  tx = cj.pruned(optax.sgd(0.0), cj.pruners.n_of_m(2, 4))
+  _, state = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params),
+                       params)
+  masks = cj.masks_of(state)
+  assert masks["fc"]["bias"] is None
+  for name in ("conv", "fc"):
+    weight = np.asarray(params[name]["kernel"])
+    mask = np.asarray(masks[name]["kernel"])
+    # Groups of 4 consecutive inputs (axis -2) for every other index.
+    w = np.moveaxis(np.abs(weight), -2, -1).reshape(-1, 4)
+    k = np.moveaxis(mask, -2, -1).reshape(-1, 4)
+    assert (k.sum(-1) == 2).all(), name
+    for group, kept in zip(w, k):  # the 2 largest, ties to the lower index
+      expected = np.argsort(-group, kind="stable")[:2]
+      assert sorted(np.flatnonzero(kept)) == sorted(expected), (group, kept)
+  odd = {"w": jnp.ones((6, 2))}  # 6 inputs: not groups of 4
+  with pytest.raises(ValueError, match="divides by 4"):
+    tx.update(odd, tx.init(odd), odd)
