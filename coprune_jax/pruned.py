@@ -62,7 +62,8 @@ def pruned(tx: optax.GradientTransformation,
     keep_ratios = pruner.keep_ratio_tree(params)
     if pruner.initial == "pruned":
       masks = pruner.masks_fn(params, keep_ratios, None,
-                              jnp.zeros((), jnp.int32), grads=None)
+                              jnp.zeros((), jnp.int32), grads=None,
+                              masks=None)
     else:
       masks = masks_lib.all_ones_masks(params, keep_ratios)
     return PrunedState(inner.init(params), masks, jnp.zeros((), jnp.int32))
@@ -90,13 +91,19 @@ def pruned(tx: optax.GradientTransformation,
 
       def recompute():
         return pruner.masks_fn(new_params, keep_ratios, partner_params, count,
-                               grads=given, **extra_args)
+                               grads=given, masks=state.masks, **extra_args)
 
       if pruner.update_every == 1:
         masks = recompute()
       else:
         masks = jax.lax.cond(count % pruner.update_every == 0, recompute,
                              lambda: state.masks)
+      if pruner.zero_grown:  # weights that rejoin the model start at zero
+        grown = jax.tree.map(lambda new, old: new & ~old, masks, state.masks)
+        updates = jax.tree.map(
+            lambda is_grown, u, w: u if is_grown is None
+            else jnp.where(is_grown, -w, u).astype(u.dtype),
+            grown, updates, params, is_leaf=lambda m: m is None)
     return updates, PrunedState(inner_state, masks, count)
 
   return optax.GradientTransformationExtraArgs(init, update)

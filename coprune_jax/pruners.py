@@ -38,10 +38,11 @@ class Pruner:
     keep_ratios: the kept fraction, as `cj.keep_ratio_tree` takes it: one
       number for every weight kernel, `(regex, keep ratio)` rules, or a tree.
     masks_fn: `masks_fn(params, keep_ratios, partner_params, count, *,
-      grads, **extra_args) -> mask tree`, jittable; `keep_ratios` is the
-      resolved keep-ratio tree, `count` the number of updates so far
-      (int32), `grads` the gradients the update was given (None at init)
-      and `extra_args` the ones given to `update`.
+      grads, masks, **extra_args) -> mask tree`, jittable; `keep_ratios` is
+      the resolved keep-ratio tree, `count` the number of updates so far
+      (int32), `grads` the gradients the update was given and `masks` the
+      current masks (both None at init), `extra_args` the ones given to
+      `update`.
     update_every: recompute the masks after every N-th update; 0 keeps the
       initial masks (fixed-mask retraining).
     gradient: "straight_through": the update sees the gradients as given
@@ -53,6 +54,7 @@ class Pruner:
       the initial params; not for pruners that need a partner).
     needs_partner: whether `update` needs `partner_params`.
     prunable: `(name, leaf) -> bool`, the parameters keep ratios may prune.
+    zero_grown: weights a mask update brings back start at zero (RigL).
   """
   keep_ratios: Any
   masks_fn: MasksFn
@@ -61,6 +63,7 @@ class Pruner:
   initial: str = "ones"
   needs_partner: bool = False
   prunable: Callable[[str, Any], bool] = tree_paths.is_weight_kernel
+  zero_grown: bool = False
 
   def __post_init__(self):
     if self.gradient not in GRADIENTS:
@@ -227,14 +230,7 @@ def random(keep_ratios, *, seed: int = 0, update_every: int = 0,
   """
   def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
     del partner_params, extra_args
-    key = jax.random.fold_in(jax.random.key(seed), count)
-    # A key per parameter name: the draw does not depend on the tree's order.
-    scores = tree_paths.map_with_names(
-        lambda name, keep_ratio, w: None if keep_ratio is None
-        else jax.random.uniform(jax.random.fold_in(
-            key, zlib.crc32(name.encode()) & 0x7FFFFFFF), w.shape),
-        keep_ratio_tree, params)
-    return masks_lib.score_masks(scores, keep_ratio_tree)
+    return _random_scores_masks(params, keep_ratio_tree, seed, count)
 
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "pruned",
                 needs_partner=False, prunable=prunable)
@@ -305,10 +301,100 @@ def n_of_m(n: int, m: int, *, parameters: str = ".*", update_every: int = 1,
                 "ones", needs_partner=False, prunable=prunable)
 
 
+def cosine_drop_fraction(step, drop_fraction: float, end_step: int):
+  """RigL's drop-fraction decay: drop_fraction (1 + cos(pi t / T)) / 2
+  until `end_step`, then 0 (the topology stops changing).
+
+  >>> [round(float(cosine_drop_fraction(t, 0.3, 100)), 3)
+  ...  for t in (0, 50, 100, 150)]
+  [0.3, 0.15, 0.0, 0.0]
+  """
+  progress = jnp.clip(step / end_step, 0.0, 1.0)
+  return drop_fraction * (1.0 + jnp.cos(jnp.pi * progress)) / 2.0
+
+
+def _drop_and_grow(grow_scores, drop_fraction, end_step, seed):
+  """masks_fn of the sparse-training methods: every mask update drops the
+  smallest |w| of the kept weights (a cosine-decayed fraction of them) and
+  grows as many of the others, those with the largest `grow_scores`; the
+  kept count of each parameter never changes."""
+  def masks_fn(params, keep_ratio_tree, partner_params, count, *, grads,
+               masks, **extra_args):
+    del partner_params, extra_args
+    if masks is None:  # init: a random topology with the exact counts
+      return _random_scores_masks(params, keep_ratio_tree, seed, count)
+    fraction = cosine_drop_fraction(count, drop_fraction, end_step)
+    key = jax.random.fold_in(jax.random.key(seed), count)
+    new_masks = {}
+    for (name, keep_ratio), (_, w), (_, g), (_, mask) in zip(
+        tree_paths.named_leaves(keep_ratio_tree, keep_none=True),
+        tree_paths.named_leaves(params), tree_paths.named_leaves(grads),
+        tree_paths.named_leaves(masks, keep_none=True)):
+      if keep_ratio is None:
+        continue
+      kept = keep_ratios_lib.kept_count(w.size, keep_ratio)
+      dropped = jnp.clip(jnp.floor(fraction * kept), 0, kept - 1)
+      survivors = topk.top_count_masks(
+          [[jnp.where(mask, jnp.abs(w), -jnp.inf)]],
+          [(kept - dropped).astype(jnp.int32)])[0][0]
+      growth = grow_scores(jax.random.fold_in(
+          key, zlib.crc32(name.encode()) & 0x7FFFFFFF), w, g)
+      # Survivors rank first; the best others fill the freed places.
+      new_masks[name] = topk.top_count_masks(
+          [[jnp.where(survivors, jnp.inf, growth)]], [kept])[0][0]
+    return tree_paths.map_with_names(
+        lambda name, keep_ratio: None if keep_ratio is None
+        else new_masks[name], keep_ratio_tree)
+  return masks_fn
+
+
+def _random_scores_masks(params, keep_ratio_tree, seed, count):
+  key = jax.random.fold_in(jax.random.key(seed), count)
+  # A key per parameter name: the draw does not depend on the tree's order.
+  scores = tree_paths.map_with_names(
+      lambda name, keep_ratio, w: None if keep_ratio is None
+      else jax.random.uniform(jax.random.fold_in(
+          key, zlib.crc32(name.encode()) & 0x7FFFFFFF), w.shape),
+      keep_ratio_tree, params)
+  return masks_lib.score_masks(scores, keep_ratio_tree)
+
+
+def sparse_evolutionary(keep_ratios, *, end_step: int,
+                        drop_fraction: float = 0.3, update_every: int = 100,
+                        seed: int = 0, prunable=tree_paths.is_weight_kernel
+                        ) -> Pruner:
+  """SET (Mocanu et al. 2018), sparse training from scratch: a random
+  topology with the exact kept counts; every `update_every` updates until
+  `end_step`, drop the smallest kept weights and grow as many at random
+  (new ones start at zero). The drop fraction decays as in RigL.
+  """
+  grow = lambda key, w, g: jax.random.uniform(key, w.shape)
+  return Pruner(keep_ratios, _drop_and_grow(grow, drop_fraction, end_step,
+                                            seed),
+                update_every, "masked", "pruned", needs_partner=False,
+                prunable=prunable, zero_grown=True)
+
+
+def rigl(keep_ratios, *, end_step: int, drop_fraction: float = 0.3,
+         update_every: int = 100, seed: int = 0,
+         prunable=tree_paths.is_weight_kernel) -> Pruner:
+  """RigL (Evci et al. 2020): as SET, but grows the weights of largest
+  dense gradient |g| (compute the loss on `cj.apply_masks(params, masks)`,
+  whose straight-through gradient is dense); new weights start at zero (a
+  weight dropped and regrown in the same update keeps its value).
+  """
+  grow = lambda key, w, g: jnp.abs(g)
+  return Pruner(keep_ratios, _drop_and_grow(grow, drop_fraction, end_step,
+                                            seed),
+                update_every, "masked", "pruned", needs_partner=False,
+                prunable=prunable, zero_grown=True)
+
+
 # Looked up by name, e.g. from experiment configs.
 PRUNERS = {"magnitude": magnitude, "cooperative": cooperative,
            "gradual_magnitude": gradual_magnitude, "random": random,
-           "saliency": saliency, "n_of_m": n_of_m}
+           "saliency": saliency, "n_of_m": n_of_m,
+           "sparse_evolutionary": sparse_evolutionary, "rigl": rigl}
 
 
 def by_name(name: str, **kwargs) -> Pruner:

@@ -284,3 +284,35 @@ def test_n_of_m_keeps_the_largest_n_of_every_m_inputs():
   odd = {"w": jnp.ones((6, 2))}  # 6 inputs: not groups of 4
   with pytest.raises(ValueError, match="divides by 4"):
     tx.update(odd, tx.init(odd), odd)
+
+
+@pytest.mark.parametrize("method", ["rigl", "sparse_evolutionary"])
+def test_drop_and_grow_keeps_counts_and_starts_grown_weights_at_zero(method):
+  params = {"w": jax.random.normal(jax.random.key(12), (20, 10)),
+            "b": jnp.zeros(10)}
+  pruner = cj.pruners.by_name(method, keep_ratios=0.25, end_step=10,
+                              drop_fraction=0.5, update_every=2)
+  tx = cj.pruned(optax.sgd(0.1), pruner)
+  state = tx.init(params)
+  update = jax.jit(tx.update)
+  grads = [{"w": jax.random.normal(jax.random.key(20 + i), (20, 10)),
+            "b": jnp.ones(10)} for i in range(2)]
+  old = cj.masks_of(state)["w"]
+  assert int(old.sum()) == 50 and cj.masks_of(state)["b"] is None
+  updates, state = update(grads[0], state, params)  # count 1: no change
+  params = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(cj.masks_of(state)["w"], old)
+  updates, state = update(grads[1], state, params)  # count 2: drop and grow
+  params = optax.apply_updates(params, updates)
+  new = cj.masks_of(state)["w"]
+  grown = new & ~old
+  assert int(new.sum()) == 50 and 0 < int(grown.sum()) <= 22
+  np.testing.assert_array_equal(params["w"][grown], 0.0)
+  # floor(0.5 * (1 + cos(pi * 2 / 10)) / 2 * 50) = 22 smallest kept dropped.
+  survivors = cj.top_count_masks(
+      [[jnp.where(old, jnp.abs(params["w"]), -jnp.inf)]], [28])[0][0]
+  assert not np.any(survivors & ~new)
+  if method == "rigl":  # grown where the gradient is largest
+    expected = cj.top_count_masks(
+        [[jnp.where(survivors, jnp.inf, jnp.abs(grads[1]["w"]))]], [50])[0][0]
+    np.testing.assert_array_equal(new, expected)
