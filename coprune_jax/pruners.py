@@ -8,7 +8,9 @@ update of a pruned weight sees:
   tx = cj.pruned(optax.adamw(1e-3), cj.pruners.magnitude(0.1))
   tx = cj.pruned(optax.adam(1e-3), cj.pruners.cooperative(0.1, alpha=0.5))
 
-New methods are new `Pruner`s: a mask function plus its update policy.
+New methods are new `Pruner`s: a mask function plus its update policy,
+and a line in `PRUNERS`. Here: magnitude, cooperative (Co-Prune), gradual
+magnitude (Zhu & Gupta), random, saliency (SNIP), N:M, SET and RigL.
 """
 
 import dataclasses
@@ -24,7 +26,8 @@ from coprune_jax import topk
 from coprune_jax import tree_paths
 
 PyTree = Any
-# masks_fn(params, keep_ratios, partner_params, count, **extra_args) -> masks
+# masks_fn(params, keep_ratios, partner_params, count, *, grads, masks,
+#          **extra_args) -> masks; see `Pruner`.
 MasksFn = Callable[..., PyTree]
 GRADIENTS = ("straight_through", "masked")
 INITIAL_MASKS = ("ones", "pruned")
