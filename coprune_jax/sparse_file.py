@@ -9,6 +9,10 @@ parameter keeps only its kept values and where they are:
   Dense kernel's outputs, a conv kernel's output channels) and rows all the
   leading axes, stored as row pointers, column indices and values; pointers
   and indices use the smallest unsigned integer type that holds them.
+- "N:M", e.g. "2:4": masks with N kept in every M consecutive inputs (axis
+  -2, see `pruners.n_of_m`) as the kept values and, per value, its position
+  in its group in ceil(log2 M) bits (2:4: half the values plus 1/16 byte
+  per weight).
 
 Parameters without a mask (biases, norm scales) are stored dense. The file is
 an uncompressed `.npz`, so its size is the encoding's size plus the zip
@@ -87,8 +91,59 @@ def decode_csr(parts: dict, shape: tuple) -> np.ndarray:
   return weight.reshape(shape)
 
 
-_ENCODERS = {"bitmask": encode_bitmask, "csr": encode_csr}
-_DECODERS = {"bitmask": decode_bitmask, "csr": decode_csr}
+def _position_bits(m: int) -> int:
+  return max(1, (m - 1).bit_length())
+
+
+def _groups(array: np.ndarray, m: int) -> np.ndarray:
+  """(groups, m): m consecutive entries along axis -2 per row."""
+  return np.moveaxis(array, -2, -1).reshape(-1, m)
+
+
+def encode_n_of_m(weight: np.ndarray, mask: np.ndarray, n: int,
+                  m: int) -> dict:
+  """{"positions": each kept value's place in its group, packed bits;
+  "values": the kept weights, group after group}."""
+  if mask.ndim < 2 or mask.shape[-2] % m:
+    raise ValueError(f"a {n}:{m} encoding needs kernels whose input "
+                     f"dimension (axis -2) divides by {m}, got {mask.shape}")
+  groups_mask = _groups(mask, m)
+  if not (groups_mask.sum(axis=1) == n).all():
+    raise ValueError(f"mask is not a {n}:{m} pattern (see pruners.n_of_m)")
+  positions = np.nonzero(groups_mask)[1]
+  bits = _position_bits(m)
+  place_values = 1 << np.arange(bits - 1, -1, -1)
+  position_bits = (positions[:, None] & place_values) > 0
+  return {"positions": np.packbits(position_bits.ravel()),
+          "values": _groups(weight, m)[groups_mask]}
+
+
+def decode_n_of_m(parts: dict, shape: tuple, n: int, m: int) -> np.ndarray:
+  num_groups = math.prod(shape) // m
+  bits = _position_bits(m)
+  position_bits = np.unpackbits(parts["positions"],
+                                count=num_groups * n * bits)
+  positions = position_bits.reshape(-1, bits) @ (
+      1 << np.arange(bits - 1, -1, -1))
+  groups = np.zeros((num_groups, m), parts["values"].dtype)
+  groups[np.repeat(np.arange(num_groups), n), positions] = parts["values"]
+  moved = groups.reshape(shape[:-2] + (shape[-1], shape[-2]))
+  return np.moveaxis(moved, -1, -2)
+
+
+def _codec(encoding: str):
+  """(encode, decode) of an encoding's name."""
+  if encoding == "bitmask":
+    return encode_bitmask, decode_bitmask
+  if encoding == "csr":
+    return encode_csr, decode_csr
+  n, _, m = encoding.partition(":") if isinstance(encoding, str) else ("",) * 3
+  if n.isdigit() and m.isdigit() and 0 < int(n) <= int(m):
+    n, m = int(n), int(m)
+    return (lambda w, mask: encode_n_of_m(w, mask, n, m),
+            lambda parts, shape: decode_n_of_m(parts, shape, n, m))
+  raise ValueError(f"encoding must be one of {ENCODINGS} or 'N:M' (e.g. "
+                   f"'2:4'), got {encoding!r}")
 
 
 def _raw(array: np.ndarray) -> np.ndarray:
@@ -104,14 +159,14 @@ def save_pruned(path: str, params: PyTree, masks: PyTree,
     path: the file to write (parent folders are created).
     params: any parameter pytree.
     masks: a mask tree for `params` (boolean, None where unpruned).
-    encoding: "bitmask" or "csr".
+    encoding: "bitmask", "csr" or "N:M" (e.g. "2:4", for masks of
+      `pruners.n_of_m`).
 
   Returns:
     {"bytes": size of the file, "dense_float32_bytes": every parameter as
     float32, "kept_weights", "masked_weights"}.
   """
-  if encoding not in ENCODINGS:
-    raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+  encode, _ = _codec(encoding)
   masks_lib.check_masks(params, masks)
   arrays, entries = {}, []
   mask_leaves = tree_paths.named_leaves(masks, keep_none=True)
@@ -126,7 +181,11 @@ def save_pruned(path: str, params: PyTree, masks: PyTree,
       parts, entry["stored"] = {"values": weight}, "dense"
     else:
       mask = np.asarray(mask, bool)
-      parts, entry["stored"] = _ENCODERS[encoding](weight, mask), encoding
+      try:
+        parts = encode(weight, mask)
+      except ValueError as e:
+        raise ValueError(f"parameter '{name}': {e}") from None
+      entry["stored"] = encoding
       kept, masked = kept + int(mask.sum()), masked + mask.size
     entry["parts"] = {key: str(part.dtype) for key, part in parts.items()
                       if key != "values"}
@@ -172,7 +231,7 @@ def load_pruned(path: str, like: Optional[PyTree] = None,
       if entry["stored"] == "dense":
         value, mask = parts["values"].reshape(shape), None
       else:
-        decode = _DECODERS[entry["stored"]]
+        _, decode = _codec(entry["stored"])
         value = decode(parts, shape)
         # Decoding all-True values in the same positions gives the mask.
         mask = decode({**parts, "values": np.ones(len(parts["values"]), bool)},

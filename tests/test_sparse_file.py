@@ -135,3 +135,30 @@ def test_masks_and_pruned_params_round_trip_through_orbax(tmp_path,
   assert jax.tree.structure(restored, is_leaf=lambda x: x is None) == (
       jax.tree.structure(state, is_leaf=lambda x: x is None))
   assert_same_named_arrays(restored, state)
+
+
+def test_n_of_m_files_restore_the_masked_params_and_are_smallest(tmp_path):
+  keys = jax.random.split(jax.random.key(3), 2)
+  params = {"conv": {"kernel": jax.random.normal(keys[0], (3, 3, 8, 6)),
+                     "bias": jnp.ones(6)},
+            "fc": {"kernel": jax.random.normal(keys[1], (64, 10))}}
+  masks = jax.tree.map(
+      lambda w: cj.pruners.n_of_m_mask(w, 2, 4) if w.ndim > 1 else None,
+      params)
+  sizes = {}
+  for encoding in ("2:4", "csr"):
+    path = str(tmp_path / f"{encoding.replace(':', '_')}.npz")
+    sizes[encoding] = sparse_file.save_pruned(path, params, masks, encoding)
+    restored, restored_masks = sparse_file.load_pruned(path, like=params,
+                                                       with_masks=True)
+    assert_same_named_arrays(restored, masked(params, masks))
+    assert_same_named_arrays(restored_masks, masks)
+  assert sizes["2:4"]["bytes"] < sizes["csr"]["bytes"]
+  # A mask of another pattern, and names that are no encoding.
+  magnitude = cj.magnitude_masks(params, cj.keep_ratio_tree(params, 0.5))
+  with pytest.raises(ValueError, match="'conv/kernel': mask is not a 2:4"):
+    sparse_file.save_pruned(str(tmp_path / "x.npz"), params, magnitude, "2:4")
+  for bad in ("4:2", "two:four", "0:4"):
+    with pytest.raises(ValueError, match="'N:M'"):
+      sparse_file.save_pruned(str(tmp_path / "y.npz"), params, masks, bad)
+  assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
