@@ -1,0 +1,136 @@
+"""Latency of pruned fully connected layers computed sparsely vs densely.
+
+  python experiments/bench_sparse_inference.py --json experiments/results/bench_sparse_inference_cpu.json
+
+For CIFAR-Net (the paper's 1.35% per-layer ratios and our 10.4%) and
+LeNet-5 (1.35% and 10.4% of every kernel), magnitude masks of freshly
+initialised weights; the fully connected layers as a jitted chain
+(relu between layers), dense (W * M, a matmul) vs `sparse_inference`
+(kept weights only), at batch 1 and 128. Two timings per program: one call
+as a user makes it (median wall time, dispatch included), and the compute
+alone (the chain applied 100 times inside one program, per application).
+The whole dense model's call is given for scale: its convolutions stay
+dense here. Weights are random, so only the counts matter, not the values.
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+
+import jax
+import jax.numpy as jnp
+
+import coprune_jax as cj
+from coprune_jax import sparse_inference
+from coprune_jax.models import CifarNet, LeNet5
+from coprune_jax.train import protocol
+from bench_step import median_seconds  # this script's folder is on sys.path
+
+REPEATS = 100  # applications of the chain inside one program
+
+
+def setups():
+  """(name, model, input shape, {setting: keep-ratio rules})."""
+  uniform = lambda keep: [(".*kernel", keep)]
+  return [
+      ("cifar_net", CifarNet(num_classes=9), (32, 32, 3),
+       {"1.35": protocol.CIFAR_NET_KEEP_RATIOS_1_35,
+        "10.4": protocol.CIFAR_NET_KEEP_RATIOS_10_4}),
+      ("lenet5", LeNet5(num_classes=10), (28, 28, 1),
+       {"1.35": uniform(0.0135), "10.4": uniform(0.104)}),
+  ]
+
+
+def fc_layers(params, masks):
+  """[(kernel * mask, bias, mask)] of the Dense layers, input to output."""
+  names = sorted(n for n in params if n.startswith("fc"))
+  return [(jnp.where(masks[n]["kernel"], params[n]["kernel"], 0),
+           params[n]["bias"], masks[n]["kernel"]) for n in names]
+
+
+def chain(layers, matmul):
+  def apply(x):
+    for i, (kernel, bias) in enumerate(layers):
+      x = matmul(x, kernel) + bias
+      if i + 1 < len(layers):
+        x = jax.nn.relu(x)
+    return x
+  return apply
+
+
+def repeated(apply, num_outputs):
+  """The chain applied REPEATS times in one program (inputs differ so that
+  no application can be skipped)."""
+  def run(x):
+    def body(i, total):
+      return total + apply(x + i.astype(x.dtype))[:, :num_outputs].sum()
+    return jax.lax.fori_loop(0, REPEATS, body, jnp.zeros((), x.dtype))
+  return run
+
+
+def time_program(fn, x, num_calls):
+  fn = jax.jit(fn)
+  return median_seconds(lambda: fn(x).block_until_ready(), num_calls,
+                        max(10, num_calls // 10))
+
+
+def bench(name, model, shape, rules, batch, num_calls):
+  params = model.init(jax.random.key(0), jnp.ones((1,) + shape))["params"]
+  masks = cj.magnitude_masks(params, cj.keep_ratio_tree(params, rules))
+  layers = fc_layers(params, masks)
+  dense = chain([(k, b) for k, b, _ in layers], jnp.matmul)
+  sparse = chain([(sparse_inference.padded_columns(k, m), b)
+                  for k, b, m in layers], sparse_inference.sparse_matmul)
+  x = jax.random.normal(jax.random.key(1), (batch, layers[0][0].shape[0]))
+  num_outputs = layers[-1][0].shape[1]
+  row = {"model": name, "batch": batch,
+         "fc_kept": sum(int(m.sum()) for _, _, m in layers),
+         "fc_weights": sum(int(m.size) for _, _, m in layers)}
+  for label, apply in (("dense", dense), ("sparse", sparse)):
+    row[f"{label}_call_us"] = 1e6 * time_program(apply, x, num_calls)
+    row[f"{label}_compute_us"] = 1e6 * time_program(
+        repeated(apply, num_outputs), x, max(20, num_calls // 20)) / REPEATS
+  images = jnp.ones((batch,) + shape)
+  row["whole_dense_model_call_us"] = 1e6 * time_program(
+      lambda v: model.apply({"params": params}, v), images, num_calls // 4)
+  row["call_speedup"] = row["dense_call_us"] / row["sparse_call_us"]
+  row["compute_speedup"] = row["dense_compute_us"] / row["sparse_compute_us"]
+  return row
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--calls", type=int, default=2000)
+  parser.add_argument("--json", default=None, help="write the rows here")
+  args = parser.parse_args(argv)
+  rows = []
+  print("| model | kept | batch | FC kept / weights | dense call | sparse call "
+        "| call speed-up | dense compute | sparse compute | compute speed-up "
+        "| whole dense model call |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
+  for name, model, shape, settings in setups():
+    for setting, rules in settings.items():
+      for batch in (1, 128):
+        row = bench(name, model, shape, rules, batch, args.calls)
+        row["setting"] = setting
+        rows.append(row)
+        print(f"| {name} | {setting}% | {batch} | {row['fc_kept']:,} / "
+              f"{row['fc_weights']:,} | {row['dense_call_us']:.1f} us | "
+              f"{row['sparse_call_us']:.1f} us | {row['call_speedup']:.2f}x | "
+              f"{row['dense_compute_us']:.2f} us | "
+              f"{row['sparse_compute_us']:.2f} us | "
+              f"{row['compute_speedup']:.2f}x | "
+              f"{row['whole_dense_model_call_us']:.0f} us |", flush=True)
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"date": datetime.date.today().isoformat(),
+                 "device": jax.devices()[0].device_kind,
+                 "platform": platform.platform(),
+                 "jax_version": jax.__version__, "rows": rows}, f, indent=1)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
