@@ -28,10 +28,13 @@ from coprune_jax.quantization import quantize_params
 from coprune_jax.pruned import masks_of
 from coprune_jax.pruned import pruned
 from coprune_jax.pruned import PrunedState
+from coprune_jax.plateau import plateau_end_epoch
 from coprune_jax.plateau import plateau_init
+from coprune_jax.plateau import plateau_of
 from coprune_jax.plateau import plateau_update
 from coprune_jax.plateau import PlateauState
 from coprune_jax.plateau import reached_optimum
+from coprune_jax.plateau import scale_by_plateau
 from coprune_jax.sparse_file import load_pruned
 from coprune_jax.sparse_file import save_pruned
 from coprune_jax.straight_through import apply_masks

@@ -9,7 +9,9 @@ epoch with that epoch's mean loss.
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import optax
 
 # 1e-3 * 0.1**3 lands on either side of 1e-6 depending on the float type;
 # "below" must mean below by more than rounding noise.
@@ -71,3 +73,55 @@ def reached_optimum(state: PlateauState, min_learning_rate: float = 1e-6,
   """
   below = state.learning_rate < min_learning_rate * (1 - _RELATIVE_TOLERANCE)
   return below | (state.epoch >= max_epochs)
+
+
+def scale_by_plateau(learning_rate: float = 1e-3
+                     ) -> optax.GradientTransformation:
+  """The plateau-controlled learning rate as an optax transformation.
+
+  Scales updates by -lr, the lr of a `PlateauState` kept in its state:
+  `optax.chain(optax.scale_by_adam(), scale_by_plateau(1e-3))` is Adam
+  under the reference's lr rule. At the end of each epoch, feed the epoch's
+  mean training loss with `plateau_end_epoch(opt_state, loss)`; the next
+  updates use the new lr, and `plateau_of(opt_state)` gives the state for
+  `reached_optimum`.
+
+  Why not `optax.contrib.reduce_on_plateau`: it has the same rule (with
+  rtol = atol = 0, cooldown 0) but takes the monitored value at every
+  update and averages it itself in float32, while the protocol monitors the
+  epoch's mean loss computed where the epoch ends; near-ties could then
+  flip a reduction.
+  """
+  def init(params):
+    del params
+    return plateau_init(learning_rate)
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda u: (-state.learning_rate * u).astype(u.dtype),
+                        updates), state
+
+  return optax.GradientTransformation(init, update)
+
+
+def _is_plateau(node) -> bool:
+  return isinstance(node, PlateauState)
+
+
+def plateau_of(opt_state) -> PlateauState:
+  """The one `PlateauState` inside an optimizer state (e.g. of a chain)."""
+  found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_plateau)
+           if _is_plateau(s)]
+  if len(found) != 1:
+    raise ValueError(f"expected one scale_by_plateau state, found "
+                     f"{len(found)}")
+  return found[0]
+
+
+def plateau_end_epoch(opt_state, epoch_loss, patience: int = 3,
+                      factor: float = 0.1):
+  """`opt_state` with its plateau control fed one epoch's mean loss."""
+  plateau_of(opt_state)  # exactly one
+  return jax.tree.map(
+      lambda s: plateau_update(s, epoch_loss, patience, factor)
+      if _is_plateau(s) else s, opt_state, is_leaf=_is_plateau)

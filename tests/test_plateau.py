@@ -1,7 +1,9 @@
 import jax
 import numpy as np
+import optax
 
 import coprune_jax as cj
+from coprune_jax import masked_update
 
 
 def run(losses, state=None):
@@ -47,3 +49,29 @@ def test_jittable_and_a_pytree():
     state = update(state, loss)
   assert np.isclose(float(state.learning_rate), 1e-4)
   assert len(jax.tree.leaves(state)) == 4
+
+
+def test_plateau_transformation_is_the_steps_adam_and_lr_rule():
+  """chain(scale_by_adam, scale_by_plateau) updates exactly as the
+  cooperative step's Adam does, and its lr follows plateau_update."""
+  params = {"w": jax.random.normal(jax.random.key(0), (8, 4))}
+  grads = [{"w": jax.random.normal(jax.random.key(i), (8, 4))}
+           for i in range(1, 4)]
+  tx = optax.chain(optax.scale_by_adam(), cj.scale_by_plateau(1e-3))
+  state = tx.init(params)
+  adam = masked_update.adam()
+  adam_state = adam.init(params)
+  plateau = cj.plateau_init(1e-3)
+  for epoch_loss in (1.0, 1.0, 1.0, 1.0, 1.0):
+    for g in grads:
+      updates, state = tx.update(g, state, params)
+      reference, adam_state = adam.update(g, adam_state, params)
+      reference = jax.tree.map(lambda u: -plateau.learning_rate * u, reference)
+      for a, b in zip(jax.tree.leaves(updates), jax.tree.leaves(reference)):
+        np.testing.assert_array_equal(a, b)
+    state = cj.plateau_end_epoch(state, epoch_loss)
+    plateau = cj.plateau_update(plateau, epoch_loss)
+    assert cj.plateau_of(state) == plateau
+  assert np.isclose(float(cj.plateau_of(state).learning_rate), 1e-4)
+  with np.testing.assert_raises(ValueError):
+    cj.plateau_of(optax.adam(1e-3).init(params))
