@@ -244,8 +244,9 @@ def saliency(keep_ratios, *, update_every: int = 1,
              prunable=tree_paths.is_weight_kernel) -> Pruner:
   """Keeps the weights of largest saliency |w * g| (SNIP's connection
   sensitivity, Lee et al. 2019), with g the gradient the update was given.
-  `update_every=0` after a first update prunes once, as SNIP does; masks
-  start all ones because init sees no gradient.
+  Masks start all ones (init sees no gradient) and are recomputed every
+  `update_every` updates. SNIP prunes once, at the first update: take
+  `cj.masks_of(state)` after it and go on with fixed masks.
   """
   def masks_fn(params, keep_ratio_tree, partner_params, count, *, grads,
                **extra_args):
