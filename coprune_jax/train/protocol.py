@@ -37,8 +37,10 @@ def prune_config(keep_ratios, **overrides) -> dict:
       batch_size=128, learning_rate=1e-3, patience=3, factor=0.1,
       min_learning_rate=1e-6, max_epochs_per_stage=100,
       compare_alpha_zero=True,
-      # "ones" as the reference (the first step is dense); "pruned" starts
-      # from the first stage's cooperative masks. See RESULTS.md (USPS).
+      # "ones": the first step is dense (the committed results' setting);
+      # "pruned" starts from the first stage's cooperative masks, as the
+      # reference code does (masks before every iteration, the first
+      # included). See RESULTS.md (USPS).
       initial_masks="ones")
   unknown = set(overrides) - set(config)
   if unknown:

@@ -89,8 +89,9 @@ class CoPruneTrainer:
     return self.schedule.num_stages
 
   def init_state(self) -> cj.CoPruneState:
-    # Default masks: all ones where `keep_ratios` prunes (the reference's
-    # start), made by `init_coprune_state` itself.
+    # Default masks: all ones where `keep_ratios` prunes (a dense first
+    # step; the reference code masks before it: initial_masks="pruned"),
+    # made by `init_coprune_state` itself.
     masks = None
     if self.mask_fn is not None or self.initial_masks == "pruned":
       mask_fn = self.mask_fn or (lambda source, target, alpha: (
