@@ -15,6 +15,8 @@ from coprune_jax import tree_paths
 
 PyTree = Any
 Fusion = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+# count_of(size, keep_ratio) -> kept entries (an int, or traced int32)
+CountOf = Callable[[int, float], Any]
 
 
 def check_scope(scope: str) -> None:
@@ -22,7 +24,8 @@ def check_scope(scope: str) -> None:
     raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
 
 
-def _ranking(scores: PyTree, keep_ratios: PyTree, scope: str):
+def _ranking(scores: PyTree, keep_ratios: PyTree, scope: str,
+             count_of: CountOf = keep_ratios_lib.kept_count):
   """The score groups and kept counts of one mask tree, and where they go."""
   tree_paths.check_same_layout(keep_ratios, scores, "keep-ratio tree",
                                "scores", compare_shapes=False)
@@ -36,8 +39,7 @@ def _ranking(scores: PyTree, keep_ratios: PyTree, scope: str):
     if score is None:
       raise ValueError(f"parameter '{name}' has a keep ratio but no score")
     score = jnp.asarray(score)
-    entries.append((i, score, keep_ratios_lib.kept_count(score.size,
-                                                         keep_ratio)))
+    entries.append((i, score, count_of(score.size, keep_ratio)))
   if not entries:
     groups, counts = [], []
   elif scope == "layer":
@@ -58,14 +60,17 @@ def _mask_tree(keep_ratios: PyTree, group_masks, leaf_indices) -> PyTree:
 
 
 def score_mask_trees(score_trees: Sequence[PyTree], keep_ratios: PyTree,
-                     scope: str = "layer") -> list[PyTree]:
+                     scope: str = "layer",
+                     count_of: CountOf = keep_ratios_lib.kept_count
+                     ) -> list[PyTree]:
   """`score_masks` of several score trees, selected together in one pass.
 
   One selection over all trees' layers costs about what one tree's costs on
   an accelerator (the passes are per buffer, not per layer).
   """
   check_scope(scope)
-  rankings = [_ranking(scores, keep_ratios, scope) for scores in score_trees]
+  rankings = [_ranking(scores, keep_ratios, scope, count_of)
+              for scores in score_trees]
   groups = [g for groups, _, _ in rankings for g in groups]
   counts = [c for _, counts, _ in rankings for c in counts]
   selected = topk.top_count_masks(groups, counts) if groups else []
@@ -78,7 +83,8 @@ def score_mask_trees(score_trees: Sequence[PyTree], keep_ratios: PyTree,
 
 
 def score_masks(scores: PyTree, keep_ratios: PyTree,
-                scope: str = "layer") -> PyTree:
+                scope: str = "layer",
+                count_of: CountOf = keep_ratios_lib.kept_count) -> PyTree:
   """Keeps the highest-scoring weights of every parameter with a keep ratio.
 
   Args:
@@ -89,11 +95,14 @@ def score_masks(scores: PyTree, keep_ratios: PyTree,
     scope: "layer" keeps exactly `kept_count(n, keep_ratio)` entries in each
       parameter; "global" keeps the sum of those counts, chosen by one ranking
       across all pruned parameters (so layers compete for the budget).
+    count_of: `(size, keep_ratio) -> count` of a parameter's kept entries,
+      `kept_count` by default; it may return a traced count (a sparsity
+      schedule inside jit), which the selection clips to [1, size].
 
   Returns:
     A mask tree: boolean arrays of the scores' shapes, None where unpruned.
   """
-  return score_mask_trees([scores], keep_ratios, scope)[0]
+  return score_mask_trees([scores], keep_ratios, scope, count_of)[0]
 
 
 def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
@@ -105,10 +114,12 @@ def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
       keep_ratios, params)
 
 
-def magnitude_masks(params: PyTree, keep_ratios: PyTree,
-                    scope: str = "layer") -> PyTree:
-  """Masks keeping the largest-magnitude weights: Imp(w) = |w|."""
-  return score_masks(_magnitudes(params, keep_ratios), keep_ratios, scope)
+def magnitude_masks(params: PyTree, keep_ratios: PyTree, scope: str = "layer",
+                    count_of: CountOf = keep_ratios_lib.kept_count) -> PyTree:
+  """Masks keeping the largest-magnitude weights: Imp(w) = |w| (`scope` and
+  `count_of` as in `score_masks`)."""
+  return score_masks(_magnitudes(params, keep_ratios), keep_ratios, scope,
+                     count_of)
 
 
 def signed_fusion(source_weight, target_weight, alpha):

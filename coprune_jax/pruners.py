@@ -22,7 +22,6 @@ import jax.numpy as jnp
 
 from coprune_jax import keep_ratios as keep_ratios_lib
 from coprune_jax import masks as masks_lib
-from coprune_jax import topk
 from coprune_jax import tree_paths
 
 PyTree = Any
@@ -202,23 +201,17 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
 
   def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
     del partner_params, extra_args
-    scores, counts = [], []
-    for (_, keep_ratio), (_, weight) in zip(
-        tree_paths.named_leaves(keep_ratio_tree, keep_none=True),
-        tree_paths.named_leaves(params)):
-      if keep_ratio is None:
-        continue
-      final = keep_ratios_lib.kept_count(weight.size, keep_ratio)
+
+    def count_of(size, keep_ratio):
       now = gradual_keep_ratio(count, keep_ratio, begin_step, end_step,
                                initial_keep_ratio)
-      scheduled = jnp.clip(jnp.floor(weight.size * now + 0.5), 1,
-                           weight.size).astype(jnp.int32)
-      scores.append([jnp.abs(weight)])
-      counts.append(jnp.where(count >= end_step, final, scheduled))
-    selected = iter(topk.top_count_masks(scores, counts)) if scores else None
-    return tree_paths.map_with_names(
-        lambda _, keep_ratio: None if keep_ratio is None else next(
-            selected)[0], keep_ratio_tree)
+      scheduled = jnp.clip(jnp.floor(size * now + 0.5), 1,
+                           size).astype(jnp.int32)
+      return jnp.where(count >= end_step,
+                       keep_ratios_lib.kept_count(size, keep_ratio), scheduled)
+
+    return masks_lib.magnitude_masks(params, keep_ratio_tree,
+                                     count_of=count_of)
 
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
                 needs_partner=False, prunable=prunable)
@@ -328,37 +321,39 @@ def _drop_and_grow(grow_scores, drop_fraction, end_step, seed):
     if masks is None:  # init: a random topology with the exact counts
       return _random_scores_masks(params, keep_ratio_tree, seed, count)
     fraction = cosine_drop_fraction(count, drop_fraction, end_step)
-    key = jax.random.fold_in(jax.random.key(seed), count)
-    new_masks = {}
-    for (name, keep_ratio), (_, w), (_, g), (_, mask) in zip(
-        tree_paths.named_leaves(keep_ratio_tree, keep_none=True),
-        tree_paths.named_leaves(params), tree_paths.named_leaves(grads),
-        tree_paths.named_leaves(masks, keep_none=True)):
-      if keep_ratio is None:
-        continue
-      kept = keep_ratios_lib.kept_count(w.size, keep_ratio)
+
+    def survivor_count(size, keep_ratio):
+      kept = keep_ratios_lib.kept_count(size, keep_ratio)
       dropped = jnp.clip(jnp.floor(fraction * kept), 0, kept - 1)
-      survivors = topk.top_count_masks(
-          [[jnp.where(mask, jnp.abs(w), -jnp.inf)]],
-          [(kept - dropped).astype(jnp.int32)])[0][0]
-      growth = grow_scores(jax.random.fold_in(
-          key, zlib.crc32(name.encode()) & 0x7FFFFFFF), w, g)
-      # Survivors rank first; the best others fill the freed places.
-      new_masks[name] = topk.top_count_masks(
-          [[jnp.where(survivors, jnp.inf, growth)]], [kept])[0][0]
-    return tree_paths.map_with_names(
-        lambda name, keep_ratio: None if keep_ratio is None
-        else new_masks[name], keep_ratio_tree)
+      return (kept - dropped).astype(jnp.int32)
+
+    kept_magnitudes = tree_paths.map_with_names(
+        lambda _, keep_ratio, w, mask: None if keep_ratio is None
+        else jnp.where(mask, jnp.abs(w), -jnp.inf),
+        keep_ratio_tree, params, masks)
+    survivors = masks_lib.score_masks(kept_magnitudes, keep_ratio_tree,
+                                      count_of=survivor_count)
+    key = jax.random.fold_in(jax.random.key(seed), count)
+    # Survivors rank first; the best others fill the freed places.
+    ranked = tree_paths.map_with_names(
+        lambda name, keep_ratio, w, g, survivor: None if keep_ratio is None
+        else jnp.where(survivor, jnp.inf,
+                       grow_scores(_key_of(key, name), w, g)),
+        keep_ratio_tree, params, grads, survivors)
+    return masks_lib.score_masks(ranked, keep_ratio_tree)
   return masks_fn
+
+
+def _key_of(key, name: str):
+  """A key per parameter name: draws do not depend on the tree's order."""
+  return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
 def _random_scores_masks(params, keep_ratio_tree, seed, count):
   key = jax.random.fold_in(jax.random.key(seed), count)
-  # A key per parameter name: the draw does not depend on the tree's order.
   scores = tree_paths.map_with_names(
       lambda name, keep_ratio, w: None if keep_ratio is None
-      else jax.random.uniform(jax.random.fold_in(
-          key, zlib.crc32(name.encode()) & 0x7FFFFFFF), w.shape),
+      else jax.random.uniform(_key_of(key, name), w.shape),
       keep_ratio_tree, params)
   return masks_lib.score_masks(scores, keep_ratio_tree)
 
