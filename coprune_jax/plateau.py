@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from coprune_jax import tree_paths
+
 # 1e-3 * 0.1**3 lands on either side of 1e-6 depending on the float type;
 # "below" must mean below by more than rounding noise.
 _RELATIVE_TOLERANCE = 1e-3
@@ -110,8 +112,7 @@ def _is_plateau(node) -> bool:
 
 def plateau_of(opt_state) -> PlateauState:
   """The one `PlateauState` inside an optimizer state (e.g. of a chain)."""
-  found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_plateau)
-           if _is_plateau(s)]
+  found = tree_paths.nodes_of_type(opt_state, PlateauState)
   if len(found) != 1:
     raise ValueError(f"expected one scale_by_plateau state, found "
                      f"{len(found)}")

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from coprune_jax import masks as masks_lib
+from coprune_jax import tree_paths
 from coprune_jax.pruners import Pruner
 
 PyTree = Any
@@ -115,9 +116,7 @@ def masks_of(state: Any) -> PyTree:
   `state` may be the state of a chain (or any pytree) holding exactly one
   `pruned` state. None marks the parameters that are not pruned.
   """
-  found = [s for s in jax.tree.leaves(
-      state, is_leaf=lambda x: isinstance(x, PrunedState))
-           if isinstance(s, PrunedState)]
+  found = tree_paths.nodes_of_type(state, PrunedState)
   if len(found) != 1:
     raise ValueError(f"masks_of needs a state holding one cj.pruned "
                      f"transformation's state, found {len(found)}")

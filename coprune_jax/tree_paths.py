@@ -101,3 +101,10 @@ def check_same_layout(tree_a: PyTree, tree_b: PyTree, what_a: str, what_b: str,
       if np.shape(a) != np.shape(b):
         raise ValueError(f"parameter '{name}' has shape {np.shape(a)} in "
                          f"{what_a} but {np.shape(b)} in {what_b}")
+
+
+def nodes_of_type(tree: PyTree, node_type: type) -> list:
+  """The subtrees of `tree` that are `node_type` instances (e.g. one
+  transformation's state inside an optax chain's state)."""
+  is_node = lambda x: isinstance(x, node_type)
+  return [x for x in jax.tree.leaves(tree, is_leaf=is_node) if is_node(x)]

@@ -10,7 +10,11 @@ MODELS = {"cifar_net": CifarNet, "lenet5": LeNet5, "mlp": Mlp,
           "resnet18": ResNet18}
 
 
-def make_model(name: str, num_classes: int, **kwargs):
+def check_model_name(name: str) -> None:
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+
+
+def make_model(name: str, num_classes: int, **kwargs):
+  check_model_name(name)
   return MODELS[name](num_classes=num_classes, **kwargs)

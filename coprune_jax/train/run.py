@@ -55,9 +55,7 @@ class Experiment:
 
   def _build_model(self, model_config):
     """Sets the classifier; returns its params at seed 0."""
-    if model_config.name not in models.MODELS:
-      raise ValueError(f"unknown model {model_config.name!r}; known: "
-                       f"{sorted(models.MODELS)}")
+    models.check_model_name(model_config.name)  # not a kwargs problem
     kwargs = dict(model_config.get("kwargs", {}))
     try:
       self.classifier = models.Classifier(models.make_model(
