@@ -1,9 +1,12 @@
 """The cooperative (Co-Prune) training step for a source and a target model.
 
-Both models train at once, each on its own data with its own loss and Adam
-state; the only coupling is the target mask, computed from the fused source
-and target weights. One jitted step updates both domains' params through the
-straight-through estimator and recomputes both masks.
+Co-Prune is two ordinary train steps, one per domain, jitted together: each
+model trains on its own data with its own loss under its own `cj.pruned`
+optimizer (Adam with the plateau-controlled learning rate by default). The
+source's pruner keeps its largest weights; the target's (a cooperative
+pruner) ranks the fused weights of the updated source and the target. The
+only coupling is that target mask; the state is the two domains' train
+states plus alpha and the stage index.
 """
 
 from typing import Any, Callable, NamedTuple, Optional, Union
@@ -12,29 +15,56 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coprune_jax import masked_update
+from coprune_jax import domain_step
 from coprune_jax import masks as masks_lib
 from coprune_jax import plateau
+from coprune_jax import pruned as pruned_lib
+from coprune_jax import pruners as pruners_lib
 from coprune_jax import tree_paths
+from coprune_jax.domain_step import DomainState
 
 PyTree = Any
 
 
 class CoPruneState(NamedTuple):
   """Everything a cooperative run carries between steps; a checkpointable pytree."""
-  source_params: PyTree
-  target_params: PyTree
-  source_opt_state: PyTree  # optax.scale_by_adam state
-  target_opt_state: PyTree
-  source_masks: PyTree  # bool arrays where pruned, None where dense
-  target_masks: PyTree
-  source_plateau: plateau.PlateauState  # holds the source learning rate
-  target_plateau: plateau.PlateauState  # its optimum ends the stage
-  source_model_state: PyTree  # non-trained collections, e.g. batch_stats
-  target_model_state: PyTree
+  source: DomainState
+  target: DomainState
   alpha: jax.Array  # float32 scalar
   stage: jax.Array  # int32 scalar: index into the alpha schedule
-  step: jax.Array  # int32 scalar: cooperative steps taken
+
+  # Read-only views, for reports and tests.
+  source_params = property(lambda self: self.source.params)
+  target_params = property(lambda self: self.target.params)
+  source_masks = property(lambda self: self.source.masks)
+  target_masks = property(lambda self: self.target.masks)
+  source_model_state = property(lambda self: self.source.model_state)
+  target_model_state = property(lambda self: self.target.model_state)
+  source_plateau = property(
+      lambda self: plateau.plateau_of(self.source.opt_state))
+  target_plateau = property(  # its optimum ends the stage
+      lambda self: plateau.plateau_of(self.target.opt_state))
+
+
+def adam_with_plateau(learning_rate: float = 1e-3
+                      ) -> optax.GradientTransformation:
+  """Co-Prune's default optimizer: Adam, lr set by the plateau control.
+
+  Bit for bit `optax.adam(learning_rate)` until the plateau control lowers
+  the rate (`end_epoch`).
+  """
+  return optax.chain(optax.scale_by_adam(),
+                     plateau.scale_by_plateau(learning_rate))
+
+
+def _domain_state(params, model_state, masks, optimizer) -> DomainState:
+  # The step donates the state's buffers: own copies, so that the caller's
+  # arrays survive and one array may start both domains.
+  params, model_state, masks = jax.tree.map(jnp.copy,
+                                            (params, model_state, masks))
+  opt_state = pruned_lib.PrunedState(optimizer.init(params), masks,
+                                     jnp.zeros((), jnp.int32))
+  return DomainState(params, opt_state, model_state)
 
 
 def init_coprune_state(source_params: PyTree, target_params: PyTree,
@@ -42,8 +72,10 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
                        learning_rate: float = 1e-3,
                        source_model_state: PyTree = None,
                        target_model_state: PyTree = None,
-                       masks: Optional[tuple] = None) -> CoPruneState:
-  """Starts a cooperative run: masks all ones, fresh Adam, stage 0.
+                       masks: Optional[tuple] = None,
+                       optimizer: Optional[optax.GradientTransformation] = None
+                       ) -> CoPruneState:
+  """Starts a cooperative run: masks all ones, fresh optimizers, stage 0.
 
   Args:
     source_params: the source model trained on source data (W_s).
@@ -51,12 +83,17 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
     keep_ratios: from `keep_ratio_tree`, shared by both domains (unused, may
       be None, when `masks` is given).
     alpha: transfer factor of the first stage.
-    learning_rate: Adam's starting learning rate for both domains.
+    learning_rate: the starting learning rate of both domains' default
+      optimizer (`adam_with_plateau`).
     source_model_state, target_model_state: optional non-trained model
       variables (e.g. Flax `batch_stats`), for models with such state.
     masks: optional (source masks, target masks) to start from instead of
-      all ones where `keep_ratios` prunes, e.g. the all-ones version of
-      another mask function's masks (channel masks also cover biases).
+      all ones where `keep_ratios` prunes, e.g. the reference's pruned
+      start, or the all-ones version of another mask function's masks
+      (channel masks also cover biases).
+    optimizer: the transformation both domains train with, instead of
+      `adam_with_plateau(learning_rate)`; pass the same to
+      `make_cooperative_step` and `begin_stage`.
   """
   tree_paths.check_same_layout(source_params, target_params, "source params",
                                "target params")
@@ -67,29 +104,53 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
                                  compare_shapes=False)
     masks = (masks_lib.all_ones_masks(source_params, keep_ratios),
              masks_lib.all_ones_masks(target_params, keep_ratios))
-  source_masks, target_masks = jax.tree.map(jnp.copy, masks)
-  masks_lib.check_masks(source_params, source_masks)
-  masks_lib.check_masks(target_params, target_masks)
-  # The step donates the state's buffers: own copies, so that the caller's
-  # arrays survive and one array may start both domains.
-  source_params, target_params, source_model_state, target_model_state = (
-      jax.tree.map(jnp.copy, (source_params, target_params,
-                              source_model_state, target_model_state)))
-  adam = masked_update.adam()
+  masks_lib.check_masks(source_params, masks[0])
+  masks_lib.check_masks(target_params, masks[1])
+  optimizer = optimizer or adam_with_plateau(learning_rate)
   return CoPruneState(
-      source_params=source_params,
-      target_params=target_params,
-      source_opt_state=adam.init(source_params),
-      target_opt_state=adam.init(target_params),
-      source_masks=source_masks,
-      target_masks=target_masks,
-      source_plateau=plateau.plateau_init(learning_rate),
-      target_plateau=plateau.plateau_init(learning_rate),
-      source_model_state=source_model_state,
-      target_model_state=target_model_state,
+      source=_domain_state(source_params, source_model_state, masks[0],
+                           optimizer),
+      target=_domain_state(target_params, target_model_state, masks[1],
+                           optimizer),
       alpha=jnp.asarray(alpha, jnp.float32),
-      stage=jnp.zeros((), jnp.int32),
-      step=jnp.zeros((), jnp.int32))
+      stage=jnp.zeros((), jnp.int32))
+
+
+def coprune_pruners(keep_ratios: PyTree,
+                    fusion: Union[str, masks_lib.Fusion] = "signed",
+                    scope: str = "layer",
+                    straight_through_gradient: bool = True,
+                    update_masks: bool = True,
+                    mask_fn: Optional[Callable[..., tuple]] = None
+                    ) -> tuple[pruners_lib.Pruner, pruners_lib.Pruner]:
+  """(source pruner, target pruner) of the cooperative step; see there."""
+  gradient = "straight_through" if straight_through_gradient else "masked"
+  update_every = 1 if update_masks else 0
+  if mask_fn is None:
+    return (pruners_lib.magnitude(keep_ratios, scope=scope,
+                                  update_every=update_every,
+                                  gradient=gradient),
+            pruners_lib.cooperative(keep_ratios, 0.0, fusion, scope=scope,
+                                    update_every=update_every,
+                                    gradient=gradient))
+
+  # A joint mask function: the source's masks depend on the source alone.
+  def source_masks(params, keep_ratios, partner_params, count, **extra_args):
+    del keep_ratios, partner_params, count, extra_args
+    return mask_fn(params, params, jnp.zeros((), jnp.float32))[0]
+
+  def target_masks(params, keep_ratios, partner_params, count, *, alpha,
+                   **extra_args):
+    del keep_ratios, count, extra_args
+    return mask_fn(partner_params, params, alpha)[1]
+
+  # The masks' layout is the mask function's (given to init_coprune_state):
+  # the keep ratios are placeholders.
+  every_leaf = lambda name, leaf: True
+  return (pruners_lib.Pruner(1.0, source_masks, update_every, gradient,
+                             prunable=every_leaf),
+          pruners_lib.Pruner(1.0, target_masks, update_every, gradient,
+                             needs_partner=True, prunable=every_leaf))
 
 
 def cross_entropy_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -107,8 +168,14 @@ def make_cooperative_step(
     straight_through_gradient: bool = True,
     update_masks: bool = True,
     mask_fn: Optional[Callable[..., tuple]] = None,
+    optimizer: Optional[optax.GradientTransformation] = None,
 ) -> Callable[[CoPruneState, Any, Any], tuple[CoPruneState, dict]]:
   """Builds the jitted `step(state, source_batch, target_batch)`.
+
+  The step is two ordinary train steps (`domain_step`): the source under
+  `cj.pruned(optimizer, pruners.magnitude(keep_ratios))`, then the target
+  under `cj.pruned(optimizer, pruners.cooperative(keep_ratios, ...))` with
+  the updated source as partner and the state's alpha.
 
   Args:
     apply_fn: `apply_fn(params, inputs) -> logits`, or with `has_model_state`
@@ -120,13 +187,16 @@ def make_cooperative_step(
     scope: "layer" or "global" ranking, see `score_masks`.
     has_model_state: whether `apply_fn` takes and returns model state.
     straight_through_gradient: give pruned weights the full gradient
-      (dynamic pruning); False gives them zero gradient.
+      (dynamic pruning); False gives them no update at all.
     update_masks: recompute both masks after every update (Co-Prune); False
       keeps the state's masks fixed (one-time Co-Prune, fixed-mask retraining).
     mask_fn: `mask_fn(source_params, target_params, alpha) -> (source_masks,
       target_masks)`, jittable, replacing `cooperative_masks` (then
       `keep_ratios`, `fusion` and `scope` are unused), e.g. the channel
       masks of `structured.cooperative.cooperative_channel_masks`.
+    optimizer: both domains' transformation (default `adam_with_plateau`;
+      its learning rate comes from the state), the one given to
+      `init_coprune_state`.
 
   Returns:
     A jitted function `step(state, source_batch, target_batch) -> (state,
@@ -134,39 +204,25 @@ def make_cooperative_step(
     donated, so do not reuse it. `metrics` holds both domains' loss and, for
     integer labels, accuracy, measured on the masked models before the update.
   """
-  if mask_fn is None:
-    fuse = masks_lib.resolve_fusion(fusion)
-    mask_fn = lambda source, target, alpha: masks_lib.cooperative_masks(
-        source, target, alpha, keep_ratios, fuse, scope)
-  adam_update = masked_update.make_masked_adam_update(
-      masked_update.classification_objective(apply_fn, loss_fn,
-                                             has_model_state),
-      straight_through_gradient)
+  source_pruner, target_pruner = coprune_pruners(
+      keep_ratios, fusion, scope, straight_through_gradient, update_masks,
+      mask_fn)
+  optimizer = optimizer or adam_with_plateau()
+  objective = domain_step.classification_objective(apply_fn, loss_fn,
+                                                    has_model_state)
+  source_update = domain_step.make_domain_update(
+      objective, pruned_lib.pruned(optimizer, source_pruner))
+  target_update = domain_step.make_domain_update(
+      objective, pruned_lib.pruned(optimizer, target_pruner))
 
   def step(state: CoPruneState, source_batch, target_batch):
-    source_params, source_opt_state, source_model_state, source_metrics = (
-        adam_update(state.source_params, state.source_opt_state,
-                    state.source_masks, state.source_model_state,
-                    state.source_plateau.learning_rate, source_batch))
-    target_params, target_opt_state, target_model_state, target_metrics = (
-        adam_update(state.target_params, state.target_opt_state,
-                    state.target_masks, state.target_model_state,
-                    state.target_plateau.learning_rate, target_batch))
-    if update_masks:
-      source_masks, target_masks = mask_fn(source_params, target_params,
-                                           state.alpha)
-    else:
-      source_masks, target_masks = state.source_masks, state.target_masks
-    new_state = state._replace(
-        source_params=source_params, target_params=target_params,
-        source_opt_state=source_opt_state, target_opt_state=target_opt_state,
-        source_masks=source_masks, target_masks=target_masks,
-        source_model_state=source_model_state,
-        target_model_state=target_model_state,
-        step=state.step + 1)
+    source, source_metrics = source_update(state.source, source_batch)
+    target, target_metrics = target_update(
+        state.target, target_batch, partner_params=source.params,
+        alpha=state.alpha)
     metrics = {f"source_{k}": v for k, v in source_metrics.items()}
     metrics.update({f"target_{k}": v for k, v in target_metrics.items()})
-    return new_state, metrics
+    return state._replace(source=source, target=target), metrics
 
   return jax.jit(step, donate_argnums=0)
 
@@ -174,11 +230,12 @@ def make_cooperative_step(
 def end_epoch(state: CoPruneState, source_loss, target_loss,
               patience: int = 3, factor: float = 0.1) -> CoPruneState:
   """Feeds each domain's mean training loss of the epoch to its plateau control."""
+  source, target = state.source, state.target
   return state._replace(
-      source_plateau=plateau.plateau_update(state.source_plateau, source_loss,
-                                            patience, factor),
-      target_plateau=plateau.plateau_update(state.target_plateau, target_loss,
-                                            patience, factor))
+      source=source._replace(opt_state=plateau.plateau_end_epoch(
+          source.opt_state, source_loss, patience, factor)),
+      target=target._replace(opt_state=plateau.plateau_end_epoch(
+          target.opt_state, target_loss, patience, factor)))
 
 
 def stage_finished(state: CoPruneState, min_learning_rate: float = 1e-6,
@@ -190,18 +247,24 @@ def stage_finished(state: CoPruneState, min_learning_rate: float = 1e-6,
 
 def begin_stage(state: CoPruneState, alpha: float,
                 learning_rate: float = 1e-3,
-                stage: Optional[int] = None) -> CoPruneState:
-  """Moves to the next alpha stage with fresh Adam at `learning_rate`.
+                stage: Optional[int] = None,
+                optimizer: Optional[optax.GradientTransformation] = None
+                ) -> CoPruneState:
+  """Moves to the next alpha stage with fresh optimizers at `learning_rate`.
 
-  Pass the restored best state of the finished stage, as the protocol asks.
+  Pass the restored best state of the finished stage, as the protocol asks;
+  params and masks carry over. `optimizer` as given to `init_coprune_state`
+  (then `learning_rate` is unused).
   """
   masks_lib.check_alpha(alpha)
-  adam = masked_update.adam()
+  optimizer = optimizer or adam_with_plateau(learning_rate)
+
+  def fresh(domain: DomainState) -> DomainState:
+    opt_state = pruned_lib.PrunedState(optimizer.init(domain.params),
+                                       domain.masks, jnp.zeros((), jnp.int32))
+    return domain._replace(opt_state=opt_state)
+
   next_stage = state.stage + 1 if stage is None else stage
-  return state._replace(
-      source_opt_state=adam.init(state.source_params),
-      target_opt_state=adam.init(state.target_params),
-      source_plateau=plateau.plateau_init(learning_rate),
-      target_plateau=plateau.plateau_init(learning_rate),
-      alpha=jnp.asarray(alpha, jnp.float32),
-      stage=jnp.asarray(next_stage, jnp.int32))
+  return state._replace(source=fresh(state.source), target=fresh(state.target),
+                        alpha=jnp.asarray(alpha, jnp.float32),
+                        stage=jnp.asarray(next_stage, jnp.int32))

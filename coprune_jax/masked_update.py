@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from coprune_jax import domain_step
 from coprune_jax import straight_through
 
 PyTree = Any
@@ -14,30 +15,8 @@ PyTree = Any
 adam = optax.scale_by_adam
 
 
-# objective(masked_params, model_state, batch) -> (loss, (model_state, metrics))
-Objective = Callable[[PyTree, PyTree, Any], tuple[jax.Array, tuple[PyTree, dict]]]
-
-
-def classification_objective(apply_fn: Callable[..., Any],
-                             loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-                             has_model_state: bool) -> Objective:
-  """`loss_fn(apply_fn(params, inputs), labels)` on batches (inputs, labels).
-
-  Metrics: the loss and, for integer labels, the accuracy.
-  """
-  def objective(params, model_state, batch):
-    inputs, labels = batch
-    if has_model_state:
-      logits, model_state = apply_fn(params, model_state, inputs)
-    else:
-      logits = apply_fn(params, inputs)
-    loss = loss_fn(logits, labels)
-    metrics = {"loss": loss}
-    if jnp.issubdtype(jnp.result_type(labels), jnp.integer):
-      metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return loss, (model_state, metrics)
-
-  return objective
+Objective = domain_step.Objective
+classification_objective = domain_step.classification_objective
 
 
 def make_masked_adam_update(objective: Objective,

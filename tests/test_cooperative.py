@@ -76,7 +76,7 @@ def test_steps_lower_both_losses_and_keep_exact_counts(layout):
     counts = cj.kept_counts(masks)
     for name, keep_ratio in tree_paths.named_leaves(ratios):
       assert counts[name] == cj.kept_count(named_params[name].size, keep_ratio)
-  assert int(state.step) == len(history)
+  assert int(state.target.opt_state.count) == len(history)
 
 
 def test_masks_in_state_are_the_cooperative_masks_of_its_params():
@@ -99,9 +99,9 @@ def test_unpruned_parameters_have_no_mask_but_still_train():
 def test_fixed_masks_without_straight_through_freeze_pruned_weights():
   params = linen_params()
   ratios = cj.keep_ratio_tree(params, 0.4)
-  state = cj.init_coprune_state(params, params, ratios, 0.5)
   source_masks, target_masks = cj.cooperative_masks(params, params, 0.5, ratios)
-  state = state._replace(source_masks=source_masks, target_masks=target_masks)
+  state = cj.init_coprune_state(params, params, ratios, 0.5,
+                                masks=(source_masks, target_masks))
   target_masks = jax.device_get(target_masks)  # the step donates the state
   step = cj.make_cooperative_step(linen_apply, ratios, update_masks=False,
                                   straight_through_gradient=False)
@@ -143,7 +143,8 @@ def test_epoch_and_stage_bookkeeping():
   assert int(state.stage) == 1 and np.isclose(float(state.alpha), 0.5)
   assert not cj.stage_finished(state)
   assert np.isclose(float(state.target_plateau.learning_rate), 1e-3)
-  assert int(state.target_opt_state.count) == 0
+  adam_state = state.target.opt_state.inner_state[0]
+  assert int(adam_state.count) == 0 and int(state.target.opt_state.count) == 0
 
 
 def test_bad_inputs():

@@ -1,0 +1,76 @@
+"""One ordinary train step of one model under a `cj.pruned` optimizer.
+
+The loss sees the masked model W * M (straight-through product: what the
+pruned weights' gradient becomes is the pruner's choice); the optimizer,
+a `cj.pruned` transformation, updates the params and then the masks.
+Co-Prune is two of these steps, one per domain, jitted together.
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from coprune_jax import pruned as pruned_lib
+from coprune_jax import straight_through
+
+PyTree = Any
+# objective(masked_params, model_state, batch) -> (loss, (model_state, metrics))
+Objective = Callable[[PyTree, PyTree, Any], tuple[jax.Array, tuple[PyTree, dict]]]
+
+
+class DomainState(NamedTuple):
+  """One model's train state; its masks live in `opt_state` (`cj.masks_of`)."""
+  params: PyTree
+  opt_state: PyTree  # the state of a cj.pruned transformation
+  model_state: PyTree  # non-trained collections, e.g. batch_stats
+
+  @property
+  def masks(self) -> PyTree:
+    return pruned_lib.masks_of(self.opt_state)
+
+
+def classification_objective(apply_fn: Callable[..., Any],
+                             loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+                             has_model_state: bool) -> Objective:
+  """`loss_fn(apply_fn(params, inputs), labels)` on batches (inputs, labels).
+
+  Metrics: the loss and, for integer labels, the accuracy.
+  """
+  def objective(params, model_state, batch):
+    inputs, labels = batch
+    if has_model_state:
+      logits, model_state = apply_fn(params, model_state, inputs)
+    else:
+      logits = apply_fn(params, inputs)
+    loss = loss_fn(logits, labels)
+    metrics = {"loss": loss}
+    if jnp.issubdtype(jnp.result_type(labels), jnp.integer):
+      metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
+    return loss, (model_state, metrics)
+
+  return objective
+
+
+def make_domain_update(objective: Objective,
+                       tx: optax.GradientTransformationExtraArgs):
+  """Returns `update(state, batch, **extra_args) -> (state, metrics)`.
+
+  `extra_args` go to `tx.update` (e.g. `partner_params` and `alpha` for a
+  cooperative pruner). Not jitted: jit the step that calls it. `metrics`
+  are the objective's, measured on the masked model before the update.
+  """
+  def masked_objective(params, masks, model_state, batch):
+    return objective(straight_through.apply_masks(params, masks), model_state,
+                     batch)
+
+  def update(state: DomainState, batch, **extra_args):
+    grads, (model_state, metrics) = jax.grad(masked_objective, has_aux=True)(
+        state.params, state.masks, state.model_state, batch)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params,
+                                   **extra_args)
+    return DomainState(optax.apply_updates(state.params, updates), opt_state,
+                       model_state), metrics
+
+  return update
