@@ -1,9 +1,8 @@
 """One Adam update of a masked model: the shared inner step of every trainer."""
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from coprune_jax import domain_step

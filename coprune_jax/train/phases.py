@@ -13,7 +13,6 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import tqdm
 
 import coprune_jax as cj
@@ -21,6 +20,7 @@ from coprune_jax import sharding
 from coprune_jax import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import stages
 from coprune_jax.train import trainers
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 from coprune_jax.train.metrics_log import MetricsLog
@@ -103,93 +103,27 @@ def _copy(tree):
   return jax.tree.map(jnp.copy, tree)
 
 
-def _finished(state: dict, kept: str, meta: dict) -> dict:
-  """The checkpointed state: all of it while training, only `kept` (what
+def _finished(state: dict, meta: dict) -> dict:
+  """The checkpointed state: all of it while training, only the best (what
   later phases use) once the phase is done."""
-  return {kept: state[kept]} if meta["done"] else state
+  return {"best": state["best"]} if meta["done"] else state
 
 
 def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
                 train: pipeline.Split, val: pipeline.Split, epochs: int,
                 batch_size: int, learning_rate: float,
                 penalty: Optional[Callable] = None) -> tuple:
-  """Full-precision Adam training of (params, model_state).
+  """Full-precision Adam training of (params, model_state) for `epochs`.
 
   `penalty(params)` is added to the loss if given (e.g. network slimming's
   L1 on BatchNorm scales). Returns the weights best on `val`.
   """
-  adam = optax.adam(learning_rate)
-  batch_size = min(batch_size, len(train))
-  evaluate = make_evaluator(ctx.classifier, placement=ctx.placement)
-
-  def step(trained, batch):
-    params, model_state, opt_state = trained
-    def loss_fn(p):
-      logits, new_model_state = ctx.classifier.train_apply(p, model_state,
-                                                           batch[0])
-      loss = cj.cross_entropy_loss(logits, batch[1])
-      if penalty is not None:
-        loss = loss + penalty(p)
-      return loss, (logits, new_model_state)
-    (loss, (logits, model_state)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(params)
-    updates, opt_state = adam.update(grads, opt_state, params)
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == batch[1])
-    return ((optax.apply_updates(params, updates), model_state, opt_state),
-            (loss, accuracy))
-
-  step = jax.jit(step)
-
-  with PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}") as checkpoints:
-    params, model_state = init_weights
-    state = {"weights": (params, model_state), "opt_state": adam.init(params),
-             "best_weights": (params, model_state)}
-    meta = {"epoch": 0, "best_val": -1.0, "done": False}
-    restored = checkpoints.restore_latest(
-        lambda meta: _finished(state, "best_weights", meta))
-    if restored is not None:
-      state, meta = restored
-    ctx.resume_log(phase, 0, meta["epoch"])
-    best_weights = state["best_weights"]
-    if meta["done"]:
-      return best_weights
-    (params, model_state), opt_state = state["weights"], state["opt_state"]
-    last_save = time.monotonic()
-    bar = tqdm.trange(meta["epoch"], epochs, desc=f"seed {ctx.seed} {phase}",
-                      disable=not ctx.progress, leave=False)
-    for epoch in bar:
-      rng = ctx.epoch_rng(phase, 0, epoch)
-      losses, accuracies = [], []
-      trained, placed_step, put = trainers.placed(
-          ctx.placement, step, (params, model_state, opt_state), 1,
-          donate=False)  # the initial weights belong to the caller
-      for batch in pipeline.batches(train, batch_size, rng, train=True):
-        trained, (loss, accuracy) = placed_step(trained, put(batch))
-        losses.append(loss)
-        accuracies.append(accuracy)
-      params, model_state, opt_state = trained
-      val_accuracy = evaluate((params, model_state), val)
-      if val_accuracy > meta["best_val"]:
-        best_weights = _copy((params, model_state))
-        meta["best_val"] = val_accuracy
-      record = {"phase": phase, "stage": 0, "epoch": epoch + 1,
-                "train_loss": float(np.mean(losses)),
-                "train_accuracy": float(np.mean(accuracies)),
-                "val_accuracy": val_accuracy, "learning_rate": learning_rate}
-      bar.set_postfix(loss=f"{record['train_loss']:.3f}",
-                      val=f"{val_accuracy:.3f}")
-      meta["epoch"], meta["done"] = epoch + 1, epoch + 1 == epochs
-      # Logged before the save: a resume drops a logged epoch that was not
-      # saved, while a saved epoch that was not logged would leave a gap.
-      ctx.end_epoch(record)
-      if meta["done"]:
-        checkpoints.finish(epoch + 1, {"best_weights": best_weights}, meta)
-      elif ctx.checkpoint_due(last_save):
-        checkpoints.save(epoch + 1, {"weights": (params, model_state),
-                                     "opt_state": opt_state,
-                                     "best_weights": best_weights}, meta)
-        last_save = time.monotonic()
-    return best_weights
+  trainer = trainers.DenseTrainer(ctx.classifier.train_apply, init_weights,
+                                  train, batch_size, learning_rate, penalty)
+  best, _ = train_phase(phase, ctx, trainer, val,
+                        stages.StageRule(1, min_learning_rate=0.0,
+                                         max_epochs_per_stage=epochs))
+  return trainer.target(best)[0]
 
 
 def kept_fractions(masks) -> dict[str, float]:
@@ -210,59 +144,83 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
   all stages and the stage it came from; `trainer.target(best)` is its
   pruned model.
   """
+  rule = stages.StageRule(trainer.num_stages, min_learning_rate,
+                          max_epochs_per_stage)
+  return train_phase(phase, ctx, trainer, target_val, rule, patience, factor)
+
+
+def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
+                rule: stages.StageRule, patience: int = 3,
+                factor: float = 0.1):
+  """The one epoch loop: trains `trainer` (see `trainers`) as `rule` says.
+
+  After every epoch: the plateau control gets the epoch's loss, the target
+  model is evaluated on `val`, the stage's and the run's best states are
+  kept, the epoch is logged and, when due, checkpointed; a resumed phase
+  repeats what an uninterrupted one does.
+
+  Returns (best, stage): the state best on `val` over all stages and the
+  stage it came from.
+  """
   evaluate = make_evaluator(ctx.classifier, placement=ctx.placement)
   if ctx.placement is not None:
     trainer = dataclasses.replace(trainer, placement=ctx.placement)
   state = trainer.init_state()
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
-  meta = {"stage": 0, "epoch": 0, "stage_best_val": -1.0, "best_val": -1.0,
-          "best_stage": 0, "done": False, "step": 0}
+  progress = stages.Progress()
   with PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}") as checkpoints:
-    restored = checkpoints.restore_latest(
-        lambda meta: _finished(saved, "best", meta))
+    restored = checkpoints.restore_latest(lambda meta: _finished(saved, meta))
     if restored is not None:
       saved, meta = restored
-    ctx.resume_log(phase, meta["stage"], meta["epoch"])
-    if meta["done"]:
-      return saved["best"], meta["best_stage"]
+      progress = stages.Progress.from_meta(meta)
+    ctx.resume_log(phase, progress.stage, progress.epoch)
+    if progress.done:
+      return saved["best"], progress.best_stage
     state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
     last_save = time.monotonic()
     bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
-                    leave=False, initial=meta["epoch"], unit="epoch")
+                    leave=False, initial=progress.step, unit="epoch")
     while True:
-      stage, epoch = meta["stage"], meta["epoch"]
-      if cj.reached_optimum(trainer.plateau(state), min_learning_rate,
-                            max_epochs_per_stage):
-        if stage + 1 == trainer.num_stages:
-          meta["done"] = True
-          checkpoints.finish(meta["step"] + 1, {"best": best}, meta)
-          break
-        state = trainer.begin_stage(_copy(stage_best), stage + 1)
-        meta.update(stage=stage + 1, epoch=0, stage_best_val=-1.0)
+      action = rule.next_action(progress, trainer.plateau(state))
+      if action == stages.DONE:
+        progress = stages.finished(progress)
+        checkpoints.finish(progress.step, {"best": best},
+                           progress.as_meta())
+        break
+      if action == stages.NEXT_STAGE:
+        progress = stages.next_stage(progress)
+        state = trainer.begin_stage(_copy(stage_best), progress.stage)
         continue
+      stage, epoch = progress.stage, progress.epoch
       state, means = trainer.train_epoch(state, ctx.epoch_rng(phase, stage,
                                                               epoch))
       state = trainer.end_epoch(state, means, patience, factor)
       weights, masks = trainer.target(state)
-      val_accuracy = evaluate(weights, target_val, masks)
-      if val_accuracy > meta["stage_best_val"]:
-        stage_best, meta["stage_best_val"] = _copy(state), val_accuracy
-      if val_accuracy > meta["best_val"]:
-        best, meta["best_val"] = _copy(state), val_accuracy
-        meta["best_stage"] = stage
-      meta["epoch"], meta["step"] = epoch + 1, meta["step"] + 1
+      val_accuracy = evaluate(weights, val, masks)
+      progress, is_stage_best, is_best = stages.after_epoch(progress,
+                                                            val_accuracy)
+      if is_stage_best:
+        stage_best = _copy(state)
+      if is_best:
+        best = _copy(state)
       record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
                 "learning_rate": float(trainer.plateau(state).learning_rate),
-                "val_accuracy": val_accuracy, **means,
-                "kept_fraction": kept_fractions(masks), **trainer.record(state)}
+                "val_accuracy": val_accuracy, **means}
+      if masks is not None:
+        record["kept_fraction"] = kept_fractions(masks)
+      record.update(trainer.record(state))
       bar.update()
-      bar.set_postfix(stage=stage, loss=f"{means['target_loss']:.3f}",
+      bar.set_postfix(stage=stage, loss=f"{means[trainer.loss_key]:.3f}",
                       val=f"{val_accuracy:.3f}")
-      ctx.end_epoch(record)  # before the save, as in train_dense
-      if ctx.checkpoint_due(last_save):
-        checkpoints.save(meta["step"], {"state": state,
-                                        "stage_best": stage_best,
-                                        "best": best}, meta)
+      # Logged before the save: a resume drops a logged epoch that was not
+      # saved, while a saved epoch that was not logged would leave a gap.
+      ctx.end_epoch(record)
+      # The last epoch needs no save: the phase's end is saved next.
+      if (ctx.checkpoint_due(last_save) and rule.next_action(
+          progress, trainer.plateau(state)) != stages.DONE):
+        checkpoints.save(progress.step, {"state": state,
+                                         "stage_best": stage_best,
+                                         "best": best}, progress.as_meta())
         last_save = time.monotonic()
     bar.close()
-    return best, meta["best_stage"]
+    return best, progress.best_stage

@@ -8,14 +8,17 @@ target validation data, checkpoints and resumption.
 """
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 
 import coprune_jax as cj
 from coprune_jax import masked_training
 from coprune_jax import masked_update
+from coprune_jax import plateau as plateau_lib
 from coprune_jax import sharding
 from coprune_jax import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
@@ -77,6 +80,8 @@ class CoPruneTrainer:
   # Another mask function of `make_cooperative_step` (e.g. channel masks);
   # then `keep_ratios`, `fusion` and `scope` are unused.
   mask_fn: Optional[Callable] = None
+
+  loss_key = "target_loss"
 
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
@@ -161,6 +166,7 @@ class MaskedTrainer:
   objective: Optional[masked_update.Objective] = None
   source_train: Optional[pipeline.Split] = None  # batches paired with target's
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
+  loss_key = "target_loss"
 
   def __post_init__(self):
     self.step = masked_training.make_masked_step(
@@ -212,3 +218,86 @@ def state_with_fresh_adam(state: masked_training.MaskedState,
   fresh = masked_training.init_masked_state(state.params, state.masks,
                                             learning_rate, state.model_state)
   return fresh._replace(step=state.step)
+
+
+class DenseState(NamedTuple):
+  params: PyTree
+  model_state: PyTree
+  opt_state: PyTree  # optax.adam's
+  plateau: plateau_lib.PlateauState  # counts epochs; the lr stays fixed
+
+
+@dataclasses.dataclass
+class DenseTrainer:
+  """Full-precision Adam training of one model for a fixed number of epochs:
+  one stage whose optimum is its last epoch (pretraining, fine-tuning).
+
+  `penalty(params)` is added to the loss if given (e.g. network slimming's
+  L1 on BatchNorm scales).
+  """
+  train_apply: Callable
+  initial_weights: tuple  # (params, model_state)
+  train: pipeline.Split
+  batch_size: int
+  learning_rate: float
+  penalty: Optional[Callable] = None
+  placement: Optional[sharding.Placement] = None
+  num_stages = 1
+  loss_key = "train_loss"
+
+  def __post_init__(self):
+    adam = self.adam = optax.adam(self.learning_rate)
+
+    def step(state: DenseState, batch):
+      def loss_fn(params):
+        logits, model_state = self.train_apply(params, state.model_state,
+                                               batch[0])
+        loss = cj.cross_entropy_loss(logits, batch[1])
+        if self.penalty is not None:
+          loss = loss + self.penalty(params)
+        return loss, (logits, model_state)
+      (loss, (logits, model_state)), grads = jax.value_and_grad(
+          loss_fn, has_aux=True)(state.params)
+      updates, opt_state = adam.update(grads, state.opt_state, state.params)
+      accuracy = jnp.mean(jnp.argmax(logits, -1) == batch[1])
+      return state._replace(params=optax.apply_updates(state.params, updates),
+                            model_state=model_state,
+                            opt_state=opt_state), (loss, accuracy)
+
+    self.step = jax.jit(step, donate_argnums=0)
+
+  def init_state(self) -> DenseState:
+    # Own copies: the step donates the state, the weights are the caller's.
+    params, model_state = jax.tree.map(jnp.copy, self.initial_weights)
+    return DenseState(params, model_state, self.adam.init(params),
+                      plateau_lib.plateau_init(self.learning_rate))
+
+  def train_epoch(self, state, rng):
+    batch_size = min(self.batch_size, len(self.train))
+    state, step, put = placed(self.placement, self.step, state, 1)
+    losses, accuracies = [], []
+    for batch in pipeline.batches(self.train, batch_size, rng, True):
+      state, (loss, accuracy) = step(state, put(batch))
+      losses.append(loss)
+      accuracies.append(accuracy)
+    return state, {"train_loss": float(np.mean(losses)),
+                   "train_accuracy": float(np.mean(accuracies))}
+
+  def end_epoch(self, state, means, patience, factor):
+    del patience, factor
+    # factor 1: the plateau state only counts the epochs, the lr is fixed.
+    return state._replace(plateau=plateau_lib.plateau_update(
+        state.plateau, means["train_loss"], factor=1.0))
+
+  def plateau(self, state):
+    return state.plateau
+
+  def begin_stage(self, stage_best, stage):
+    raise AssertionError("a dense trainer has one stage")
+
+  def target(self, state):
+    return (state.params, state.model_state), None
+
+  def record(self, state) -> dict:
+    del state
+    return {}

@@ -1,0 +1,59 @@
+"""The stage rule on its own: what comes after each epoch, which is kept."""
+
+import pytest
+
+import coprune_jax as cj
+from coprune_jax.train import stages
+
+
+def plateau_after(losses, patience=3):
+  state = cj.plateau_init(1e-3)
+  for loss in losses:
+    state = cj.plateau_update(state, loss, patience)
+  return state
+
+
+def test_a_stage_ends_at_its_optimum_and_the_run_after_its_last_stage():
+  rule = stages.StageRule(num_stages=2)
+  progress = stages.Progress()
+  improving = plateau_after([3.0, 2.0, 1.0])
+  assert rule.next_action(progress, improving) == stages.TRAIN
+  # Four plateaus of three epochs take 1e-3 below 1e-6.
+  flat = plateau_after([1.0] * 15)
+  assert rule.next_action(progress, flat) == stages.NEXT_STAGE
+  progress = stages.next_stage(progress)
+  assert rule.next_action(progress, flat) == stages.DONE
+  assert rule.next_action(progress, cj.plateau_init(1e-3)) == stages.TRAIN
+
+
+def test_the_epoch_cap_ends_a_stage_that_keeps_improving():
+  rule = stages.StageRule(num_stages=1, max_epochs_per_stage=4)
+  losses = [5.0, 4.0, 3.0, 2.0]
+  assert rule.next_action(stages.Progress(),
+                          plateau_after(losses[:3])) == stages.TRAIN
+  assert rule.next_action(stages.Progress(),
+                          plateau_after(losses)) == stages.DONE
+
+
+def test_best_epochs_per_stage_and_over_the_run_ties_keep_the_first():
+  progress = stages.Progress()
+  seen = []
+  for accuracy in (0.5, 0.7, 0.7, 0.6):
+    progress, stage_best, run_best = stages.after_epoch(progress, accuracy)
+    seen.append((stage_best, run_best))
+  assert seen == [(True, True), (True, True), (False, False), (False, False)]
+  assert (progress.epoch, progress.step, progress.best_stage) == (4, 4, 0)
+  progress = stages.next_stage(progress)
+  assert (progress.stage, progress.epoch, progress.stage_best_val) == (1, 0, -1.0)
+  progress, stage_best, run_best = stages.after_epoch(progress, 0.65)
+  assert (stage_best, run_best) == (True, False)
+  progress, stage_best, run_best = stages.after_epoch(progress, 0.8)
+  assert (stage_best, run_best) == (True, True)
+  assert (progress.step, progress.best_stage, progress.best_val) == (6, 1, 0.8)
+
+
+def test_progress_round_trips_through_checkpoint_metadata():
+  progress = stages.finished(stages.after_epoch(stages.Progress(), 0.4)[0])
+  assert stages.Progress.from_meta(progress.as_meta()) == progress
+  with pytest.raises(ValueError, match="num_stages"):
+    stages.StageRule(num_stages=0)
