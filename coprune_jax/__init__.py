@@ -25,9 +25,10 @@ from coprune_jax.masks import score_masks
 from coprune_jax.masks import signed_fusion
 from coprune_jax.quantization import clip_shadow_weights
 from coprune_jax.quantization import quantize_params
-from coprune_jax.pruned import masks_of
-from coprune_jax.pruned import pruned
-from coprune_jax.pruned import PrunedState
+from coprune_jax.pruning import init_with_masks
+from coprune_jax.pruning import masks_of
+from coprune_jax.pruning import pruned
+from coprune_jax.pruning import PrunedState
 from coprune_jax.plateau import plateau_end_epoch
 from coprune_jax.plateau import plateau_init
 from coprune_jax.plateau import plateau_of

@@ -18,7 +18,7 @@ import optax
 from coprune_jax import domain_step
 from coprune_jax import masks as masks_lib
 from coprune_jax import plateau
-from coprune_jax import pruned as pruned_lib
+from coprune_jax import pruning
 from coprune_jax import pruners as pruners_lib
 from coprune_jax import tree_paths
 from coprune_jax.domain_step import DomainState
@@ -62,9 +62,8 @@ def _domain_state(params, model_state, masks, optimizer) -> DomainState:
   # arrays survive and one array may start both domains.
   params, model_state, masks = jax.tree.map(jnp.copy,
                                             (params, model_state, masks))
-  opt_state = pruned_lib.PrunedState(optimizer.init(params), masks,
-                                     jnp.zeros((), jnp.int32))
-  return DomainState(params, opt_state, model_state)
+  return DomainState(params, pruning.init_with_masks(optimizer, params, masks),
+                     model_state)
 
 
 def init_coprune_state(source_params: PyTree, target_params: PyTree,
@@ -211,9 +210,9 @@ def make_cooperative_step(
   objective = domain_step.classification_objective(apply_fn, loss_fn,
                                                     has_model_state)
   source_update = domain_step.make_domain_update(
-      objective, pruned_lib.pruned(optimizer, source_pruner))
+      objective, pruning.pruned(optimizer, source_pruner))
   target_update = domain_step.make_domain_update(
-      objective, pruned_lib.pruned(optimizer, target_pruner))
+      objective, pruning.pruned(optimizer, target_pruner))
 
   def step(state: CoPruneState, source_batch, target_batch):
     source, source_metrics = source_update(state.source, source_batch)
@@ -260,9 +259,9 @@ def begin_stage(state: CoPruneState, alpha: float,
   optimizer = optimizer or adam_with_plateau(learning_rate)
 
   def fresh(domain: DomainState) -> DomainState:
-    opt_state = pruned_lib.PrunedState(optimizer.init(domain.params),
-                                       domain.masks, jnp.zeros((), jnp.int32))
-    return domain._replace(opt_state=opt_state)
+    # The update count goes on, as schedules of the step count expect.
+    return domain._replace(opt_state=pruning.init_with_masks(
+        optimizer, domain.params, domain.masks, domain.opt_state.count))
 
   next_stage = state.stage + 1 if stage is None else stage
   return state._replace(source=fresh(state.source), target=fresh(state.target),

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coprune_jax import pruned as pruned_lib
+from coprune_jax import pruning
 from coprune_jax import straight_through
 
 PyTree = Any
@@ -28,7 +28,7 @@ class DomainState(NamedTuple):
 
   @property
   def masks(self) -> PyTree:
-    return pruned_lib.masks_of(self.opt_state)
+    return pruning.masks_of(self.opt_state)
 
 
 def classification_objective(apply_fn: Callable[..., Any],

@@ -9,8 +9,9 @@ update of a pruned weight sees:
   tx = cj.pruned(optax.adam(1e-3), cj.pruners.cooperative(0.1, alpha=0.5))
 
 New methods are new `Pruner`s: a mask function plus its update policy,
-and a line in `PRUNERS`. Here: magnitude, cooperative (Co-Prune), gradual
-magnitude (Zhu & Gupta), random, saliency (SNIP), N:M, SET and RigL.
+and a line in `PRUNERS`. Here: magnitude, cooperative (Co-Prune), fixed
+(retraining after one-shot pruning), DNS, gradual magnitude (Zhu & Gupta),
+random, saliency (SNIP), N:M, SET and RigL.
 """
 
 import dataclasses
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 from coprune_jax import keep_ratios as keep_ratios_lib
 from coprune_jax import masks as masks_lib
 from coprune_jax import tree_paths
+from coprune_jax.baselines import dns as dns_lib
 
 PyTree = Any
 # masks_fn(params, keep_ratios, partner_params, count, *, grads, masks,
@@ -38,7 +40,8 @@ class Pruner:
 
   Attributes:
     keep_ratios: the kept fraction, as `cj.keep_ratio_tree` takes it: one
-      number for every weight kernel, `(regex, keep ratio)` rules, or a tree.
+      number for every weight kernel, `(regex, keep ratio)` rules, or a
+      tree; None for a pruner started from given masks (`fixed`).
     masks_fn: `masks_fn(params, keep_ratios, partner_params, count, *,
       grads, masks, **extra_args) -> mask tree`, jittable; `keep_ratios` is
       the resolved keep-ratio tree, `count` the number of updates so far
@@ -390,7 +393,46 @@ def rigl(keep_ratios, *, end_step: int, drop_fraction: float = 0.3,
 
 
 # Looked up by name, e.g. from experiment configs.
+def fixed(gradient: str = "masked") -> Pruner:
+  """Keeps the masks it is started with (`cj.init_with_masks`): retraining
+  after one-shot pruning (LWC, OBD, L-OBS, one-time Co-Prune).
+
+  gradient: "masked" (pruned weights stay as they are) or "straight_through".
+  """
+  def masks_fn(params, keep_ratio_tree, partner_params, count, *, masks,
+               **extra_args):
+    del params, keep_ratio_tree, partner_params, count, extra_args
+    return masks
+
+  return Pruner(None, masks_fn, update_every=0, gradient=gradient)
+
+
+def dns(keep_ratios, *, seed: int = 0, hysteresis: float = 0.1,
+        gamma: float = 1e-4, power: float = 1.0) -> Pruner:
+  """Dynamic network surgery (Guo et al. 2016): after each update, with
+  probability (1 + gamma * t)^-power, cut weights below and splice back
+  weights above a band around each layer's k-th largest magnitude
+  (`baselines.dns`); straight-through gradients. Start it from masks
+  (`cj.init_with_masks`, e.g. the magnitude masks): an update keeps the
+  mask state of weights inside the band. The random draw of update t comes
+  from `seed` and t.
+  """
+  base_key = jax.random.key(seed)
+
+  def masks_fn(params, keep_ratio_tree, partner_params, count, *, masks,
+               **extra_args):
+    del partner_params, extra_args
+    iteration = count - 1  # updates before this one
+    return dns_lib.dns_masks(params, masks, keep_ratio_tree,
+                             jax.random.fold_in(base_key, iteration),
+                             iteration, hysteresis, gamma, power)
+
+  return Pruner(keep_ratios, masks_fn, update_every=1,
+                gradient="straight_through")
+
+
 PRUNERS = {"magnitude": magnitude, "cooperative": cooperative,
+           "fixed": fixed, "dns": dns,
            "gradual_magnitude": gradual_magnitude, "random": random,
            "saliency": saliency, "n_of_m": n_of_m,
            "sparse_evolutionary": sparse_evolutionary, "rigl": rigl}

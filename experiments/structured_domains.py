@@ -104,7 +104,7 @@ def _trainer(method: str, experiment: run.Experiment, groups, fraction: float,
     return trainers.MaskedTrainer(
         experiment.classifier.train_apply, target_weights, masks,
         data.target_train, batch_size, schedule.num_stages,
-        config.prune.learning_rate, seed=config.seeds[0])
+        config.prune.learning_rate)
   if method == "alpha0":
     schedule = cj.alpha_schedule([0.0] * schedule.num_stages)
   return trainers.CoPruneTrainer(

@@ -65,15 +65,13 @@ def cooperative_steps_on(mesh):
 def dns_steps_on(mesh):
   """A baseline's training step: DNS (mask surgery + straight-through)."""
   from coprune_jax import masked_training  # pylint: disable=g-import-not-at-top
-  from coprune_jax.baselines import dns  # pylint: disable=g-import-not-at-top
   params = CifarNet(num_classes=10).init(
       jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
   ratios = cj.keep_ratio_tree(params, protocol.CIFAR_NET_KEEP_RATIOS_10_4)
   state = masked_training.init_masked_state(
       params, cj.magnitude_masks(params, ratios))
-  step = masked_training.make_masked_step(
-      apply_fn, straight_through_gradient=True,
-      mask_update=lambda p, m, i, key: dns.dns_masks(p, m, ratios, key, i))
+  step = masked_training.make_masked_step(apply_fn,
+                                         pruner=cj.pruners.dns(ratios))
   if mesh is not None:
     placement = sharding.Placement(mesh, SHARD_RULES)
     state = placement.state(state)

@@ -34,9 +34,7 @@ def test_dynamic_mask_update_runs_inside_the_step():
   masks = cj.all_ones_masks(params, ratios)
   state = masked_training.init_masked_state(params, masks, learning_rate=1e-2)
   step = masked_training.make_masked_step(
-      linen_apply, straight_through_gradient=True,
-      mask_update=lambda p, m, i, k: dns.dns_masks(p, m, ratios, k, i,
-                                                   hysteresis=0.0))
+      linen_apply, pruner=cj.pruners.dns(ratios, hysteresis=0.0))
   for _ in range(3):
     state, _ = step(state, class_batch(0))
   # With no hysteresis band the thresholds meet at the k-th largest

@@ -19,7 +19,6 @@ from coprune_jax import models
 from coprune_jax import tree_paths
 from coprune_jax.baselines import ddc
 from coprune_jax.baselines import distillation
-from coprune_jax.baselines import dns
 from coprune_jax.baselines import one_shot
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
@@ -68,7 +67,7 @@ def _masked(start: Start, masks: PyTree, weights=None, **kwargs):
   return trainers.MaskedTrainer(
       start.classifier.train_apply, weights or start.target_weights, masks,
       start.data.target_train, start.batch_size, start.schedule.num_stages,
-      start.prune.learning_rate, seed=start.seed, **kwargs)
+      start.prune.learning_rate, **kwargs)
 
 
 def _target_batches(start: Start):
@@ -118,22 +117,16 @@ def _lobs(start: Start):
   return _masked(start, masks, (new_params, model_state)), start.classifier
 
 
-def _dns_update(start: Start):
-  b = start.baselines
-
-  def update(params, masks, step, key):
-    return dns.dns_masks(params, masks, start.keep_ratios, key, step,
-                         b.dns_hysteresis, b.dns_gamma, b.dns_power)
-  return update
-
-
 def _dns(start: Start):
   # Starts from the magnitude masks (exact counts); hysteresis then lets the
   # kept count drift a little around the keep ratio: the report gives the
   # true kept ratio.
+  b = start.baselines
   masks = cj.magnitude_masks(start.target_weights[0], start.keep_ratios)
-  return _masked(start, masks, straight_through_gradient=True,
-                 mask_update=_dns_update(start)), start.classifier
+  pruner = cj.pruners.dns(start.keep_ratios, seed=start.seed,
+                          hysteresis=b.dns_hysteresis, gamma=b.dns_gamma,
+                          power=b.dns_power)
+  return _masked(start, masks, pruner=pruner), start.classifier
 
 
 def _ddc_dns(start: Start):

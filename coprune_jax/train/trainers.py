@@ -17,10 +17,11 @@ import optax
 
 import coprune_jax as cj
 from coprune_jax import masked_training
-from coprune_jax import masked_update
+from coprune_jax import domain_step
 from coprune_jax import plateau as plateau_lib
 from coprune_jax import sharding
 from coprune_jax import tree_paths
+from coprune_jax.domain_step import DomainState
 from coprune_jax.data import input_pipeline as pipeline
 
 PyTree = Any
@@ -146,12 +147,12 @@ class CoPruneTrainer:
 
 @dataclasses.dataclass
 class MaskedTrainer:
-  """One model on the target, with fixed masks or a mask update in every step.
+  """One model on the target under a pruner, started from given masks.
 
-  LWC, OBD, L-OBS and one-time Co-Prune: fixed masks, no straight-through
-  gradient. DNS: `mask_update` with straight-through gradient. DDC-DNS:
-  also `source_train` and an `objective` of (source, target) batch pairs.
-  Distillation: no masks and a distillation `objective`.
+  LWC, OBD, L-OBS and one-time Co-Prune: `pruners.fixed()` (the default).
+  DNS: `pruners.dns`. DDC-DNS: also `source_train` and an `objective` of
+  (source, target) batch pairs. Distillation: no masks and a distillation
+  `objective`.
   """
   train_apply: Callable
   initial_weights: tuple  # (params, model_state), e.g. L-OBS-compensated
@@ -160,21 +161,18 @@ class MaskedTrainer:
   batch_size: int
   num_stages: int
   learning_rate: float = 1e-3
-  straight_through_gradient: bool = False
-  mask_update: Optional[masked_training.MaskUpdate] = None
-  seed: int = 0
-  objective: Optional[masked_update.Objective] = None
+  pruner: Optional[cj.pruners.Pruner] = None  # default pruners.fixed()
+  objective: Optional[domain_step.Objective] = None
   source_train: Optional[pipeline.Split] = None  # batches paired with target's
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
   loss_key = "target_loss"
 
   def __post_init__(self):
     self.step = masked_training.make_masked_step(
-        self.train_apply, has_model_state=True,
-        straight_through_gradient=self.straight_through_gradient,
-        mask_update=self.mask_update, seed=self.seed, objective=self.objective)
+        self.train_apply, has_model_state=True, pruner=self.pruner,
+        objective=self.objective)
 
-  def init_state(self) -> masked_training.MaskedState:
+  def init_state(self) -> DomainState:
     return masked_training.init_masked_state(
         self.initial_weights[0], self.initial_masks, self.learning_rate,
         self.initial_weights[1])
@@ -195,15 +193,18 @@ class MaskedTrainer:
     return state, {k: float(v) / steps for k, v in sums.items()}
 
   def end_epoch(self, state, means, patience, factor):
-    return state._replace(plateau=cj.plateau_update(
-        state.plateau, means["target_loss"], patience, factor))
+    return state._replace(opt_state=cj.plateau_end_epoch(
+        state.opt_state, means["target_loss"], patience, factor))
 
   def plateau(self, state):
-    return state.plateau
+    return cj.plateau_of(state.opt_state)
 
   def begin_stage(self, stage_best, stage):
     del stage
-    return state_with_fresh_adam(stage_best, self.learning_rate)
+    # Fresh Adam and lr; the update count goes on (DNS's schedule reads it).
+    return masked_training.init_masked_state(
+        stage_best.params, stage_best.masks, self.learning_rate,
+        stage_best.model_state, count=stage_best.opt_state.count)
 
   def target(self, state):
     return (state.params, state.model_state), state.masks
@@ -211,13 +212,6 @@ class MaskedTrainer:
   def record(self, state) -> dict:
     del state
     return {}
-
-
-def state_with_fresh_adam(state: masked_training.MaskedState,
-                          learning_rate: float) -> masked_training.MaskedState:
-  fresh = masked_training.init_masked_state(state.params, state.masks,
-                                            learning_rate, state.model_state)
-  return fresh._replace(step=state.step)
 
 
 class DenseState(NamedTuple):

@@ -60,6 +60,9 @@ def pruned(tx: optax.GradientTransformation,
   inner = optax.with_extra_args_support(tx)
 
   def init(params):
+    if pruner.keep_ratios is None:
+      raise ValueError("this pruner keeps masks given to it: start it with "
+                       "cj.init_with_masks(tx, params, masks)")
     keep_ratios = pruner.keep_ratio_tree(params)
     if pruner.initial == "pruned":
       masks = pruner.masks_fn(params, keep_ratios, None,
@@ -108,6 +111,18 @@ def pruned(tx: optax.GradientTransformation,
     return updates, PrunedState(inner_state, masks, count)
 
   return optax.GradientTransformationExtraArgs(init, update)
+
+
+def init_with_masks(tx: optax.GradientTransformation, params: PyTree,
+                    masks: PyTree, count=0) -> PrunedState:
+  """The state of `cj.pruned(tx, pruner)` starting from given masks.
+
+  For masks from elsewhere (a one-shot criterion such as OBD, the reference's
+  pruned start, a previous stage) and for `pruners.fixed()`; `count` sets
+  the number of updates so far (schedules and `update_every` read it).
+  """
+  masks_lib.check_masks(params, masks)
+  return PrunedState(tx.init(params), masks, jnp.asarray(count, jnp.int32))
 
 
 def masks_of(state: Any) -> PyTree:
