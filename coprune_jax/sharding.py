@@ -26,7 +26,7 @@ from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 DATA_AXIS = "data"

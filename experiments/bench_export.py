@@ -1,7 +1,7 @@
 """Benchmark: bytes on disk of a pruned CIFAR-Net, sparse vs dense files.
 
 For the reference 1.35% and our 10.4% per-layer keep ratios, writes the
-magnitude-pruned CIFAR-Net (10 classes) with `coprune_jax.sparse_file` as
+magnitude-pruned CIFAR-Net (10 classes) with `coprune_jax.compression.sparse_file` as
 bitmask and as CSR, and the same params as a dense file, and prints bytes on
 disk beside two references: every parameter as float32, and the entropy bound
 of the encoding, log2(n choose k) bits for the positions of the k kept
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 import coprune_jax as cj
-from coprune_jax import sparse_file
+from coprune_jax.compression import sparse_file
 from coprune_jax.models import CifarNet
 from coprune_jax.train import protocol
 

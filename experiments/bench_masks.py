@@ -4,10 +4,10 @@ Times the cooperative mask recomputation (source masks from |W_s|, target
 masks from the signed fusion, per layer) on the CIFAR-Net tree at the
 reference's 1.35% ratios and the ResNet-18 tree at 4% of every kernel, for
 every (digit bits, row length, counting form) of the batched radix select in
-`coprune_jax.topk`, and for two baselines: the previous per-layer selection
+`coprune_jax.core.topk`, and for two baselines: the previous per-layer selection
 (32 compare-and-count passes per layer, `tests/per_layer_topk.py`) and
 `lax.top_k` per layer. This is the measurement behind the per-backend digit
-width in `coprune_jax/topk.py`. Every variant's masks are checked equal to
+width in `coprune_jax/core/topk.py`. Every variant's masks are checked equal to
 the per-layer path's before timing (so on every backend it runs on).
 
   python experiments/bench_masks.py                  # default backend
@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import coprune_jax as cj
-from coprune_jax import masks as masks_lib
-from coprune_jax import topk
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import topk
 from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.train import protocol
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 import coprune_jax as cj
-from coprune_jax import sparse_inference
+from coprune_jax.compression import sparse_inference
 from coprune_jax.models import CifarNet, LeNet5
 from coprune_jax.train import protocol
 from bench_step import median_seconds  # this script's folder is on sys.path

@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import optax
 
 import coprune_jax as cj
-from coprune_jax import cooperative
+from coprune_jax.core import cooperative
+from coprune_jax.core.tree_paths import map_with_names
 from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.train import protocol
-from coprune_jax.tree_paths import map_with_names
 
 
 def median_seconds(fn, num_steps, num_warmup):

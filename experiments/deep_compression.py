@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from coprune_jax import weight_sharing
+from coprune_jax.compression import weight_sharing
 from coprune_jax.train import deep_compression
 from coprune_jax.train import exported_model
 

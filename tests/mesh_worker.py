@@ -13,7 +13,7 @@ import numpy as np
 
 import coprune_jax as cj
 from coprune_jax import sharding
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from coprune_jax.models import CifarNet
 from coprune_jax.train import protocol
 
@@ -64,7 +64,7 @@ def cooperative_steps_on(mesh):
 
 def dns_steps_on(mesh):
   """A baseline's training step: DNS (mask surgery + straight-through)."""
-  from coprune_jax import masked_training  # pylint: disable=g-import-not-at-top
+  from coprune_jax.core import masked_training  # pylint: disable=g-import-not-at-top
   params = CifarNet(num_classes=10).init(
       jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
   ratios = cj.keep_ratio_tree(params, protocol.CIFAR_NET_KEEP_RATIOS_10_4)

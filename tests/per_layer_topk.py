@@ -1,11 +1,11 @@
 """The previous exact top-k (32 compare-and-count passes per layer), kept as
-an independent oracle for `coprune_jax.topk` and as a benchmark baseline."""
+an independent oracle for `coprune_jax.core.topk` and as a benchmark baseline."""
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from coprune_jax import topk
+from coprune_jax.core import topk
 
 
 def _kth_largest_keys(key_groups, counts):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from coprune_jax import tree_paths
 from coprune_jax.baselines import lobs
 from coprune_jax.baselines import one_shot
+from coprune_jax.core import tree_paths
 from coprune_jax.models import CifarNet
 
 

@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 import coprune_jax as cj
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from tests.conftest import TinyLinen, TinyNnx, dict_params, linen_params
 
 

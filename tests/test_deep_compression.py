@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import coprune_jax as cj
-from coprune_jax import weight_sharing
+from coprune_jax.compression import weight_sharing
 from coprune_jax.train import deep_compression
 from coprune_jax.train import phases
 from coprune_jax.train import run

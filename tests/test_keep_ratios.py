@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coprune_jax import keep_ratios as keep_ratios_lib
-from coprune_jax import tree_paths
+from coprune_jax.core import keep_ratios as keep_ratios_lib
+from coprune_jax.core import tree_paths
 from tests.conftest import dict_params, linen_params, nnx_params
 
 

@@ -3,8 +3,8 @@ import jax
 import numpy as np
 
 import coprune_jax as cj
-from coprune_jax import masked_training
 from coprune_jax.baselines import dns
+from coprune_jax.core import masked_training
 from tests.conftest import linen_params
 from tests.test_cooperative import class_batch, linen_apply
 

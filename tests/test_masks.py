@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from tests.conftest import linen_params
 
 

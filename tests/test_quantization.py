@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coprune_jax import quantization
+from coprune_jax.compression import quantization
 from tests.conftest import dict_params
 
 

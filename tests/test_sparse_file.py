@@ -5,8 +5,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 import coprune_jax as cj
-from coprune_jax import sparse_file
-from coprune_jax import tree_paths
+from coprune_jax.compression import sparse_file
+from coprune_jax.core import tree_paths
 from tests.conftest import dict_params
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from coprune_jax import sparse_inference
+from coprune_jax.compression import sparse_inference
 
 
 @pytest.mark.parametrize("keep", [0.01, 0.2, 1.0])

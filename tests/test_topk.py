@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from coprune_jax import keep_ratios as keep_ratios_lib
-from coprune_jax import topk
+from coprune_jax.core import keep_ratios as keep_ratios_lib
+from coprune_jax.core import topk
 from tests import per_layer_topk
 
 

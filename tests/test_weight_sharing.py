@@ -5,8 +5,8 @@ import optax
 import pytest
 
 import coprune_jax as cj
-from coprune_jax import huffman
-from coprune_jax import weight_sharing
+from coprune_jax.compression import huffman
+from coprune_jax.compression import weight_sharing
 from tests.conftest import dict_params
 
 

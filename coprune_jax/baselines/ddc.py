@@ -10,8 +10,8 @@ from typing import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from coprune_jax import cooperative
 from coprune_jax.baselines import mmd
+from coprune_jax.core import losses
 
 
 def logits_and_head_inputs(train_apply: Callable, params, model_state, inputs):
@@ -46,7 +46,7 @@ def ddc_objective(train_apply: Callable, mmd_weight: float = 0.25):
         train_apply, params, model_state,
         jnp.concatenate([source_x, target_x]))
     labels = jnp.concatenate([source_y, target_y])
-    classification = cooperative.cross_entropy_loss(logits, labels)
+    classification = losses.cross_entropy_loss(logits, labels)
     discrepancy = mmd.mmd_squared(features[:n], features[n:])
     loss = classification + mmd_weight * discrepancy
     accuracy = jnp.mean(jnp.argmax(logits[n:], -1) == target_y)

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from coprune_jax import keep_ratios as keep_ratios_lib
-from coprune_jax import topk
+from coprune_jax.core import keep_ratios as keep_ratios_lib
+from coprune_jax.core import topk
 
 
 def conv_patches(inputs: jax.Array, kernel_shape: Sequence[int],

@@ -12,10 +12,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from coprune_jax import masks as masks_lib
-from coprune_jax import tree_paths
 from coprune_jax.baselines import lobs
 from coprune_jax.baselines import obd
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 

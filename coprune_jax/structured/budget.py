@@ -11,8 +11,8 @@ from typing import Any, Optional
 import jax
 import numpy as np
 
-from coprune_jax import topk
-from coprune_jax import tree_paths
+from coprune_jax.core import topk
+from coprune_jax.core import tree_paths
 from coprune_jax.structured import criteria
 from coprune_jax.structured.groups import ChannelGroup
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
-from coprune_jax import topk
+from coprune_jax.core import topk
 from coprune_jax.structured import budget
 from coprune_jax.structured import criteria
 from coprune_jax.structured.groups import ChannelGroup

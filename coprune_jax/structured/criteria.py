@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from coprune_jax.structured.groups import ChannelGroup
 
 PyTree = Any

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 

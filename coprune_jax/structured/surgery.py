@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from coprune_jax.structured.groups import ChannelGroup
 
 PyTree = Any

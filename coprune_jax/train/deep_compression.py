@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from coprune_jax import huffman
-from coprune_jax import sparse_file
-from coprune_jax import tree_paths
-from coprune_jax import weight_sharing
+from coprune_jax.compression import huffman
+from coprune_jax.compression import sparse_file
+from coprune_jax.compression import weight_sharing
+from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.train import reparameterized
 

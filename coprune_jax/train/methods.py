@@ -16,10 +16,10 @@ import numpy as np
 
 import coprune_jax as cj
 from coprune_jax import models
-from coprune_jax import tree_paths
 from coprune_jax.baselines import ddc
 from coprune_jax.baselines import distillation
 from coprune_jax.baselines import one_shot
+from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import trainers

@@ -17,7 +17,7 @@ import tqdm
 
 import coprune_jax as cj
 from coprune_jax import sharding
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import stages

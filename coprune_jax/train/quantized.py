@@ -1,6 +1,6 @@
 """Quantizing a pruned model: quantization-aware fine-tuning and its size.
 
-The pruned model's kept weights are quantized (`coprune_jax.quantization`;
+The pruned model's kept weights are quantized (`coprune_jax.compression.quantization`;
 pruned weights stay zero); fine-tuning trains the real-valued weights
 through the straight-through estimator, with BinaryConnect's clip for
 binary weights, and keeps the epoch best on validation.
@@ -15,9 +15,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from coprune_jax import quantization
-from coprune_jax import sparse_file
-from coprune_jax import tree_paths
+from coprune_jax.compression import quantization
+from coprune_jax.compression import sparse_file
+from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.train import reparameterized
 

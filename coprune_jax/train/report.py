@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 import coprune_jax as cj
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 from coprune_jax.train import plots
 
 

@@ -10,7 +10,7 @@ without a model.
 
 import dataclasses
 
-from coprune_jax import plateau
+from coprune_jax.core import plateau
 
 TRAIN, NEXT_STAGE, DONE = "train", "next_stage", "done"
 

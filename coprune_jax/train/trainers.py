@@ -16,12 +16,12 @@ import numpy as np
 import optax
 
 import coprune_jax as cj
-from coprune_jax import masked_training
-from coprune_jax import domain_step
-from coprune_jax import plateau as plateau_lib
 from coprune_jax import sharding
-from coprune_jax import tree_paths
-from coprune_jax.domain_step import DomainState
+from coprune_jax.core import losses
+from coprune_jax.core import masked_training
+from coprune_jax.core import plateau as plateau_lib
+from coprune_jax.core import tree_paths
+from coprune_jax.core.domain_step import DomainState
 from coprune_jax.data import input_pipeline as pipeline
 
 PyTree = Any
@@ -162,7 +162,7 @@ class MaskedTrainer:
   num_stages: int
   learning_rate: float = 1e-3
   pruner: Optional[cj.pruners.Pruner] = None  # default pruners.fixed()
-  objective: Optional[domain_step.Objective] = None
+  objective: Optional[losses.Objective] = None
   source_train: Optional[pipeline.Split] = None  # batches paired with target's
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
   loss_key = "target_loss"

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from coprune_jax import keep_ratios as keep_ratios_lib
+from coprune_jax.core import keep_ratios as keep_ratios_lib
 
 # Digit bits per backend (see the module docstring) and the buffer's row
 # length: long enough for efficient row reductions, short enough that padding

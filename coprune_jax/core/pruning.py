@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coprune_jax import masks as masks_lib
-from coprune_jax import tree_paths
-from coprune_jax.pruners import Pruner
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import tree_paths
+from coprune_jax.core.pruners import Pruner
 
 PyTree = Any
 

@@ -21,10 +21,10 @@ from typing import Any, Callable, Union
 import jax
 import jax.numpy as jnp
 
-from coprune_jax import keep_ratios as keep_ratios_lib
-from coprune_jax import masks as masks_lib
-from coprune_jax import tree_paths
 from coprune_jax.baselines import dns as dns_lib
+from coprune_jax.core import keep_ratios as keep_ratios_lib
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 # masks_fn(params, keep_ratios, partner_params, count, *, grads, masks,

@@ -15,13 +15,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coprune_jax import domain_step
-from coprune_jax import masks as masks_lib
-from coprune_jax import plateau
-from coprune_jax import pruning
-from coprune_jax import pruners as pruners_lib
-from coprune_jax import tree_paths
-from coprune_jax.domain_step import DomainState
+from coprune_jax.core import domain_step
+from coprune_jax.core import losses
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import plateau
+from coprune_jax.core import pruners as pruners_lib
+from coprune_jax.core import pruning
+from coprune_jax.core import tree_paths
+from coprune_jax.core.domain_step import DomainState
 
 PyTree = Any
 
@@ -152,15 +153,11 @@ def coprune_pruners(keep_ratios: PyTree,
                              needs_partner=True, prunable=every_leaf))
 
 
-def cross_entropy_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Mean softmax cross-entropy with integer labels."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-
 def make_cooperative_step(
     apply_fn: Callable[..., Any],
     keep_ratios: PyTree,
-    loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy_loss,
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = (
+        losses.cross_entropy_loss),
     fusion: Union[str, masks_lib.Fusion] = "signed",
     scope: str = "layer",
     has_model_state: bool = False,
@@ -207,7 +204,7 @@ def make_cooperative_step(
       keep_ratios, fusion, scope, straight_through_gradient, update_masks,
       mask_fn)
   optimizer = optimizer or adam_with_plateau()
-  objective = domain_step.classification_objective(apply_fn, loss_fn,
+  objective = losses.classification_objective(apply_fn, loss_fn,
                                                     has_model_state)
   source_update = domain_step.make_domain_update(
       objective, pruning.pruned(optimizer, source_pruner))

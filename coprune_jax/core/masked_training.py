@@ -11,11 +11,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coprune_jax import cooperative
-from coprune_jax import domain_step
-from coprune_jax import pruning
-from coprune_jax import pruners as pruners_lib
-from coprune_jax.domain_step import DomainState
+from coprune_jax.core import cooperative
+from coprune_jax.core import domain_step
+from coprune_jax.core import losses
+from coprune_jax.core import pruners as pruners_lib
+from coprune_jax.core import pruning
+from coprune_jax.core.domain_step import DomainState
 
 PyTree = Any
 
@@ -37,10 +38,10 @@ def init_masked_state(params: PyTree, masks: PyTree,
 
 
 def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
-                     loss_fn=cooperative.cross_entropy_loss,
+                     loss_fn=losses.cross_entropy_loss,
                      has_model_state: bool = False,
                      pruner: Optional[pruners_lib.Pruner] = None,
-                     objective: Optional[domain_step.Objective] = None,
+                     objective: Optional[losses.Objective] = None,
                      optimizer: Optional[optax.GradientTransformation] = None):
   """Builds the jitted `step(state, batch) -> (state, metrics)`.
 
@@ -54,7 +55,7 @@ def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
   if objective is None:
     if apply_fn is None:
       raise ValueError("make_masked_step needs apply_fn or objective")
-    objective = domain_step.classification_objective(apply_fn, loss_fn,
+    objective = losses.classification_objective(apply_fn, loss_fn,
                                                      has_model_state)
   tx = pruning.pruned(optimizer or cooperative.adam_with_plateau(),
                          pruner or pruners_lib.fixed())

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 

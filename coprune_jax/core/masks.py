@@ -9,9 +9,9 @@ from typing import Any, Callable, Sequence, Union
 import jax
 import jax.numpy as jnp
 
-from coprune_jax import keep_ratios as keep_ratios_lib
-from coprune_jax import topk
-from coprune_jax import tree_paths
+from coprune_jax.core import keep_ratios as keep_ratios_lib
+from coprune_jax.core import topk
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 Fusion = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence, Union
 
 import jax
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 Rules = Union[float, Sequence[tuple[str, Union[float, None]]], PyTree]

@@ -6,18 +6,17 @@ a `cj.pruned` transformation, updates the params and then the masks.
 Co-Prune is two of these steps, one per domain, jitted together.
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import optax
 
-from coprune_jax import pruning
-from coprune_jax import straight_through
+from coprune_jax.core import losses
+from coprune_jax.core import pruning
+from coprune_jax.core import straight_through
 
 PyTree = Any
-# objective(masked_params, model_state, batch) -> (loss, (model_state, metrics))
-Objective = Callable[[PyTree, PyTree, Any], tuple[jax.Array, tuple[PyTree, dict]]]
+Objective = losses.Objective
 
 
 class DomainState(NamedTuple):
@@ -29,28 +28,6 @@ class DomainState(NamedTuple):
   @property
   def masks(self) -> PyTree:
     return pruning.masks_of(self.opt_state)
-
-
-def classification_objective(apply_fn: Callable[..., Any],
-                             loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-                             has_model_state: bool) -> Objective:
-  """`loss_fn(apply_fn(params, inputs), labels)` on batches (inputs, labels).
-
-  Metrics: the loss and, for integer labels, the accuracy.
-  """
-  def objective(params, model_state, batch):
-    inputs, labels = batch
-    if has_model_state:
-      logits, model_state = apply_fn(params, model_state, inputs)
-    else:
-      logits = apply_fn(params, inputs)
-    loss = loss_fn(logits, labels)
-    metrics = {"loss": loss}
-    if jnp.issubdtype(jnp.result_type(labels), jnp.integer):
-      metrics["accuracy"] = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return loss, (model_state, metrics)
-
-  return objective
 
 
 def make_domain_update(objective: Objective,

@@ -28,8 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from coprune_jax import masks as masks_lib
-from coprune_jax import tree_paths
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 ENCODINGS = ("bitmask", "csr")

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from coprune_jax import tree_paths
+from coprune_jax.core import tree_paths
 
 # 1e-3 * 0.1**3 lands on either side of 1e-6 depending on the float type;
 # "below" must mean below by more than rounding noise.

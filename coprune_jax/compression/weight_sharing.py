@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from coprune_jax import masks as masks_lib
-from coprune_jax import tree_paths
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import tree_paths
 
 PyTree = Any
 

@@ -1,0 +1,1 @@
+"""Compression after pruning: quantization, weight sharing, Huffman sizes, sparse export and sparse inference."""

@@ -1,0 +1,1 @@
+"""The pure core: masks, pruners as optax transformations, the cooperative step."""
