@@ -197,15 +197,23 @@ def check_placement(config, placement) -> None:
                         f"{devices} devices")
 
 
+def seed_context(experiment: Experiment, seed: int, workdir: str,
+                 progress: bool, on_epoch_end=None,
+                 placement=None) -> phases.PhaseContext:
+  """The phases' context of one seed of a run or table in `workdir`."""
+  return phases.PhaseContext(
+      experiment.classifier, seed, os.path.join(workdir, f"seed_{seed}"),
+      MetricsLog(os.path.join(workdir, "metrics.jsonl")),
+      progress and sharding.is_primary(), on_epoch_end,
+      experiment.config.checkpoint_every_seconds, placement)
+
+
 def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
              progress: bool, on_epoch_end=None,
              placement=None) -> Optional[dict]:
   config, data = experiment.config, experiment.data
-  ctx = phases.PhaseContext(experiment.classifier, seed,
-                            os.path.join(workdir, f"seed_{seed}"),
-                            MetricsLog(os.path.join(workdir, "metrics.jsonl")),
-                            progress and sharding.is_primary(), on_epoch_end,
-                            config.checkpoint_every_seconds, placement)
+  ctx = seed_context(experiment, seed, workdir, progress, on_epoch_end,
+                     placement)
   evaluate = phases.make_evaluator(experiment.classifier,
                                    placement=ctx.placement)
   source_weights = pretrain(experiment, ctx)

@@ -20,7 +20,6 @@ from coprune_jax.train import phases
 from coprune_jax.train import run
 from coprune_jax.train import table_report
 from coprune_jax.train.config_files import ConfigError
-from coprune_jax.train.metrics_log import MetricsLog
 
 
 def check_table_config(config: ml_collections.ConfigDict) -> None:
@@ -105,11 +104,8 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
   table = config.table
   cells = []
   for seed in config.seeds:
-    ctx = phases.PhaseContext(
-        experiment.classifier, seed, os.path.join(workdir, f"seed_{seed}"),
-        MetricsLog(os.path.join(workdir, "metrics.jsonl")),
-        progress and sharding.is_primary(), on_epoch_end,
-        config.checkpoint_every_seconds, placement)
+    ctx = run.seed_context(experiment, seed, workdir, progress, on_epoch_end,
+                           placement)
     weights = []  # [source, target], trained on the first missing cell
 
     def start_weights():
