@@ -40,3 +40,35 @@ def test_tree_update_applies_with_probability_and_skips_biases():
   kept = dns.dns_masks(params, masks, ratios, jax.random.key(0), 10**9,
                        gamma=1.0)
   assert bool(kept["w"].all())
+
+
+def test_budget_centre_lands_on_the_kept_count_where_the_kth_rule_drifts():
+  """Issue 16: DNS compared at a compression rate must land on it (an
+  800-d MLP layer kept 3.5% when 5% was asked)."""
+  key_w, key_walk = jax.random.split(jax.random.key(3))
+  weight = jax.random.normal(key_w, (800, 64))
+  for keep_ratio in (0.05, 0.0105):
+    count = cj.kept_count(weight.size, keep_ratio)
+    ratios = {"w": keep_ratio}
+    # From all-ones masks every weight inside the band stays kept: the
+    # k-th largest magnitude as centre keeps far more than k.
+    ones = {"w": jnp.ones(weight.shape, bool)}
+    kth = dns.dns_masks({"w": weight}, ones, ratios, jax.random.key(0), 0,
+                        centre="kth")
+    assert int(kth["w"].sum()) > 1.2 * count
+    masks = ones
+    w = weight
+    for step in range(20):  # a random walk of the weights, surgery each step
+      w = w + 0.05 * jax.random.normal(jax.random.fold_in(key_walk, step),
+                                       w.shape)
+      masks = dns.dns_masks({"w": w}, masks, ratios, jax.random.key(0), 0)
+      assert abs(int(masks["w"].sum()) - count) <= 0.02 * count, step
+
+
+def test_budget_thresholds_keep_the_band_width():
+  weight = jax.random.normal(jax.random.key(0), (50, 40))
+  mask = jax.random.bernoulli(jax.random.key(1), 0.1, weight.shape)
+  low, high = dns.budget_thresholds(weight, mask, 0.1, hysteresis=0.2)
+  np.testing.assert_allclose(float(high) / float(low), 1.2 / 0.8, rtol=1e-6)
+  kept = dns.surgery(weight, mask, low, high)
+  assert abs(int(kept.sum()) - cj.kept_count(weight.size, 0.1)) <= 2

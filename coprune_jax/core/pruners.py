@@ -408,15 +408,20 @@ def fixed(gradient: str = "masked") -> Pruner:
 
 
 def dns(keep_ratios, *, seed: int = 0, hysteresis: float = 0.1,
-        gamma: float = 1e-4, power: float = 1.0) -> Pruner:
+        gamma: float = 1e-4, power: float = 1.0,
+        centre: str = "budget") -> Pruner:
   """Dynamic network surgery (Guo et al. 2016): after each update, with
   probability (1 + gamma * t)^-power, cut weights below and splice back
   weights above a band around each layer's k-th largest magnitude
-  (`baselines.dns`); straight-through gradients. Start it from masks
+  (`baselines.dns`; `centre="budget"` places the band so that the kept
+  count stays on the keep ratio); straight-through gradients. Start it from masks
   (`cj.init_with_masks`, e.g. the magnitude masks): an update keeps the
   mask state of weights inside the band. The random draw of update t comes
   from `seed` and t.
   """
+  if centre not in dns_lib.CENTRES:
+    raise ValueError(f"centre must be one of {dns_lib.CENTRES}, got "
+                     f"{centre!r}")
   base_key = jax.random.key(seed)
 
   def masks_fn(params, keep_ratio_tree, partner_params, count, *, masks,
@@ -425,7 +430,7 @@ def dns(keep_ratios, *, seed: int = 0, hysteresis: float = 0.1,
     iteration = count - 1  # updates before this one
     return dns_lib.dns_masks(params, masks, keep_ratio_tree,
                              jax.random.fold_in(base_key, iteration),
-                             iteration, hysteresis, gamma, power)
+                             iteration, hysteresis, gamma, power, centre)
 
   return Pruner(keep_ratios, masks_fn, update_every=1,
                 gradient="straight_through")

@@ -118,14 +118,14 @@ def _lobs(start: Start):
 
 
 def _dns(start: Start):
-  # Starts from the magnitude masks (exact counts); hysteresis then lets the
-  # kept count drift a little around the keep ratio: the report gives the
-  # true kept ratio.
+  # Starts from the magnitude masks (exact counts); the band's centre keeps
+  # the count on the budget (dns_centre="budget"; "kth" lets it drift):
+  # the report gives the true kept ratio.
   b = start.baselines
   masks = cj.magnitude_masks(start.target_weights[0], start.keep_ratios)
   pruner = cj.pruners.dns(start.keep_ratios, seed=start.seed,
                           hysteresis=b.dns_hysteresis, gamma=b.dns_gamma,
-                          power=b.dns_power)
+                          power=b.dns_power, centre=b.dns_centre)
   return _masked(start, masks, pruner=pruner), start.classifier
 
 

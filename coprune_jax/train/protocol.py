@@ -56,6 +56,10 @@ def baseline_config(**overrides) -> dict:
       obd_probes=32,  # Hutchinson probes per target batch
       lobs_damping=1e-4,  # relative to the mean diagonal of H
       dns_hysteresis=0.1, dns_gamma=1e-4, dns_power=1.0,
+      # "budget": the band's centre keeps each layer on its kept count;
+      # "kth" (the tables committed before 2026-11-26): the k-th largest
+      # magnitude, and the count drifts (baselines.dns).
+      dns_centre="budget",
       ddc_mmd_weight=0.25,
       distillation_fraction=0.104, distillation_temperature=4.0,
       distillation_soft_weight=0.9)

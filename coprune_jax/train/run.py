@@ -11,6 +11,7 @@ import ml_collections
 import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax import sharding
+from coprune_jax.baselines import dns
 from coprune_jax.train import config_checks
 from coprune_jax.train import config_files
 from coprune_jax.train import methods
@@ -50,6 +51,9 @@ class Experiment:
       trainers.check_initial_masks(config.prune.initial_masks)
       self.baselines = ml_collections.ConfigDict(protocol.baseline_config(
           **dict(config.get("baselines", {}))))
+      if self.baselines.dns_centre not in dns.CENTRES:
+        raise ValueError(f"baselines.dns_centre must be one of "
+                         f"{dns.CENTRES}, got {self.baselines.dns_centre!r}")
     except (ValueError, KeyError, TypeError) as e:
       raise ConfigError(str(e)) from e
 
