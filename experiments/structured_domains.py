@@ -127,7 +127,7 @@ def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
   prune, data = experiment.config.prune, experiment.data
   arch = architectures.architecture(experiment.config.model.name)
   trainer = _trainer(method, experiment, groups, fraction, criterion, *start)
-  best, stage = phases.staged_training(
+  best, progress = phases.staged_training(
       f"{method}_{criterion}_{fraction}", ctx, trainer, data.target_val,
       prune.patience, prune.factor, prune.min_learning_rate,
       prune.max_epochs_per_stage)
@@ -142,7 +142,7 @@ def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
   small_evaluate = phases.make_evaluator(Classifier(small_module))
   one_image = jnp.zeros((1,) + tuple(data.input_shape))
   return {
-      "method": method, "fraction": fraction, "selected_stage": stage,
+      "method": method, "fraction": fraction, "selected_stage": progress.best_stage,
       "widths": [int(keep[g.name].sum()) for g in groups],
       "masked_test": evaluate((params, model_state), data.target_test, masks),
       "val": small_evaluate((small_params, small_state), data.target_val),

@@ -133,34 +133,41 @@ def kept_fractions(masks) -> dict[str, float]:
 def staged_training(phase: str, ctx: PhaseContext, trainer,
                     target_val: pipeline.Split, patience: int = 3,
                     factor: float = 0.1, min_learning_rate: float = 1e-6,
-                    max_epochs_per_stage: int = 100):
+                    max_epochs_per_stage: int = 100,
+                    monitor: Optional[pipeline.Split] = None):
   """Runs a trainer (see `trainers`) through its stages.
 
   Each stage trains until its optimum (target lr below `min_learning_rate`
   or `max_epochs_per_stage`), then the next starts from the stage's best
   state with fresh Adam.
 
-  Returns (best, stage): the state best on target validation accuracy over
-  all stages and the stage it came from; `trainer.target(best)` is its
-  pruned model.
+  Returns (best, progress): the state best on target validation accuracy
+  over all stages (`trainer.target(best)` is its pruned model) and the
+  phase's `stages.Progress` (`best_stage`: where it came from); `monitor`
+  as in `train_phase`.
   """
   rule = stages.StageRule(trainer.num_stages, min_learning_rate,
                           max_epochs_per_stage)
-  return train_phase(phase, ctx, trainer, target_val, rule, patience, factor)
+  return train_phase(phase, ctx, trainer, target_val, rule, patience, factor,
+                     monitor)
 
 
 def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
                 rule: stages.StageRule, patience: int = 3,
-                factor: float = 0.1):
+                factor: float = 0.1,
+                monitor: Optional[pipeline.Split] = None):
   """The one epoch loop: trains `trainer` (see `trainers`) as `rule` says.
 
   After every epoch: the plateau control gets the epoch's loss, the target
   model is evaluated on `val`, the stage's and the run's best states are
   kept, the epoch is logged and, when due, checkpointed; a resumed phase
-  repeats what an uninterrupted one does.
+  repeats what an uninterrupted one does. With `monitor` (test data, for
+  the paper's test-selected figure), the model is also evaluated there
+  every epoch and the best accuracy kept in `Progress.best_monitored`;
+  it selects nothing.
 
-  Returns (best, stage): the state best on `val` over all stages and the
-  stage it came from.
+  Returns (best, progress): the state best on `val` over all stages and
+  the phase's final `stages.Progress` (`best_stage`, `best_monitored`).
   """
   evaluate = make_evaluator(ctx.classifier, placement=ctx.placement)
   if ctx.placement is not None:
@@ -175,7 +182,7 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       progress = stages.Progress.from_meta(meta)
     ctx.resume_log(phase, progress.stage, progress.epoch)
     if progress.done:
-      return saved["best"], progress.best_stage
+      return saved["best"], progress
     state, stage_best, best = saved["state"], saved["stage_best"], saved["best"]
     last_save = time.monotonic()
     bar = tqdm.tqdm(desc=f"seed {ctx.seed} {phase}", disable=not ctx.progress,
@@ -199,13 +206,18 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       val_accuracy = evaluate(weights, val, masks)
       progress, is_stage_best, is_best = stages.after_epoch(progress,
                                                             val_accuracy)
+      monitored = {}
+      if monitor is not None:
+        monitored["monitored_accuracy"] = evaluate(weights, monitor, masks)
+        progress = stages.monitored(progress,
+                                    monitored["monitored_accuracy"])
       if is_stage_best:
         stage_best = _copy(state)
       if is_best:
         best = _copy(state)
       record = {"phase": phase, "stage": stage, "epoch": epoch + 1,
                 "learning_rate": float(trainer.plateau(state).learning_rate),
-                "val_accuracy": val_accuracy, **means}
+                "val_accuracy": val_accuracy, **monitored, **means}
       if masks is not None:
         record["kept_fraction"] = kept_fractions(masks)
       record.update(trainer.record(state))
@@ -223,4 +235,4 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
                                          "best": best}, progress.as_meta())
         last_save = time.monotonic()
     bar.close()
-    return best, progress.best_stage
+    return best, progress

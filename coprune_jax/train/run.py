@@ -12,6 +12,7 @@ import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax import sharding
 from coprune_jax.baselines import dns
+from coprune_jax.core import masks
 from coprune_jax.train import config_checks
 from coprune_jax.train import config_files
 from coprune_jax.train import methods
@@ -47,8 +48,12 @@ class Experiment:
       self.keep_ratios = cj.keep_ratio_tree(
           params, config_files.keep_ratio_rules(config.prune.keep_ratios))
       self.schedule = alpha_schedule_of(config.prune)
-      cj.masks.resolve_fusion(config.prune.fusion)
+      masks.resolve_fusion(config.prune.fusion)
       trainers.check_initial_masks(config.prune.initial_masks)
+      if config.prune.target_start not in protocol.TARGET_STARTS:
+        raise ValueError(f"prune.target_start must be one of "
+                         f"{protocol.TARGET_STARTS}, got "
+                         f"{config.prune.target_start!r}")
       self.baselines = ml_collections.ConfigDict(protocol.baseline_config(
           **dict(config.get("baselines", {}))))
       if self.baselines.dns_centre not in dns.CENTRES:
@@ -99,6 +104,22 @@ def prepare_workdir(workdir: str, config, resume: bool,
   sharding.barrier("workdir written")
 
 
+# Settings added after runs were written, at the values those runs used:
+# an old run resumes with them (and says which to --set if they differ).
+_LEGACY_SETTINGS = {
+    "prune": {"target_start": "finetuned", "report_test_selected": False},
+    "baselines": {"dns_centre": "kth"},
+}
+
+
+def _with_legacy_settings(saved: dict) -> dict:
+  for section, settings in _LEGACY_SETTINGS.items():
+    if isinstance(saved.get(section), dict):
+      for key, value in settings.items():
+        saved[section].setdefault(key, value)
+  return saved
+
+
 def _check_workdir(workdir: str, config, resume: bool,
                    ignore: tuple[str, ...]) -> bool:
   """Raises ConfigError if `workdir` cannot take this run; True if new."""
@@ -109,7 +130,7 @@ def _check_workdir(workdir: str, config, resume: bool,
       raise ConfigError(f"{workdir} already holds a run; pass --resume to "
                         f"continue it or choose another --workdir")
     with open(config_path) as f:
-      saved = json.load(f)
+      saved = _with_legacy_settings(json.load(f))
     for key in _NOT_COMPARED_ON_RESUME + tuple(ignore):
       saved.pop(key, None)
       current.pop(key, None)
@@ -125,7 +146,11 @@ def _check_workdir(workdir: str, config, resume: bool,
 
 def method_start(experiment: Experiment, seed: int, source_weights,
                  target_weights, keep_ratios=None) -> methods.Start:
+  """What every method of a seed starts from: the fine-tuned target, or
+  with `prune.target_start="source"` (the released code's) the source."""
   config = experiment.config
+  if config.prune.target_start == "source":
+    target_weights = source_weights
   return methods.Start(
       experiment.classifier, config.model, experiment.data,
       experiment.keep_ratios if keep_ratios is None else keep_ratios,
@@ -156,10 +181,11 @@ def prune_and_evaluate(method: str, start: methods.Start,
   if `export_path` is given."""
   prune, data = start.prune, start.data
   trainer, classifier = methods.build_trainer(method, start)
-  best, best_stage = phases.staged_training(
+  best, progress = phases.staged_training(
       phase, dataclasses.replace(ctx, classifier=classifier), trainer,
       data.target_val, prune.patience, prune.factor, prune.min_learning_rate,
-      prune.max_epochs_per_stage)
+      prune.max_epochs_per_stage,
+      monitor=data.target_test if prune.report_test_selected else None)
   weights, masks = trainer.target(best)
   evaluate = phases.make_evaluator(classifier, placement=ctx.placement)
   facts = methods.pruned_model_facts(method, start, weights[0], masks)
@@ -167,9 +193,13 @@ def prune_and_evaluate(method: str, start: methods.Start,
     sizes = export_model(export_path, weights, masks)
     if sizes is not None:
       facts["file"] = sizes
-  return {"on_target_val": evaluate(weights, data.target_val, masks),
-          "on_target_test": evaluate(weights, data.target_test, masks),
-          "selected_stage": best_stage, "model": facts}
+  outcome = {"on_target_val": evaluate(weights, data.target_val, masks),
+             "on_target_test": evaluate(weights, data.target_test, masks),
+             "selected_stage": progress.best_stage, "model": facts}
+  if prune.report_test_selected:
+    # Selected on test data, as the paper did: for comparison only.
+    outcome["test_selected_on_target_test"] = progress.best_monitored
+  return outcome
 
 
 def pretrain(experiment: Experiment, ctx: phases.PhaseContext) -> tuple:

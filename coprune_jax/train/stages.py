@@ -25,6 +25,9 @@ class Progress:
   best_val: float = -1.0
   best_stage: int = 0
   done: bool = False
+  # The best accuracy on a monitored split (test data) over every epoch:
+  # the paper's test-selected figure, reported apart, never selecting.
+  best_monitored: float = -1.0
 
   def as_meta(self) -> dict:
     return dataclasses.asdict(self)
@@ -76,3 +79,8 @@ def after_epoch(progress: Progress, val_accuracy: float
       best_val=max(val_accuracy, progress.best_val),
       best_stage=progress.stage if run_best else progress.best_stage)
   return progress, stage_best, run_best
+
+
+def monitored(progress: Progress, accuracy: float) -> Progress:
+  return dataclasses.replace(progress, best_monitored=max(
+      accuracy, progress.best_monitored))
