@@ -231,3 +231,16 @@ def test_shipped_table_configs_are_valid_and_named_by_their_kept_percent(path):
   for name, rules in config.table.keep_settings:
     kept = cj.overall_keep_ratio(params, cj.keep_ratio_tree(params, rules))
     assert 100 * kept == pytest.approx(float(name), rel=0.1), name
+
+
+def test_pair_configs_take_a_label_budget_and_a_protocol():
+  path = os.path.join(CONFIGS, "table_mnist_usps.py")
+  config = config_files.load_config(path + ":7,reference")
+  assert config.target.labels_per_class == 7
+  assert config.target.val_per_class == 10
+  assert config.table.name == "mnist_usps_7_reference"
+  assert config.prune.target_start == "source"
+  assert config.config_file.endswith("table_mnist_usps.py:7,reference")
+  for bad in (":0", ":abc", ":30,paper"):
+    with pytest.raises(config_files.ConfigError, match="labels per class"):
+      config_files.load_config(path + bad)

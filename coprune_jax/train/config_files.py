@@ -15,6 +15,11 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file; `file.py:ARG` calls `get_config(ARG)`
+  (as ml_collections' config flags do), e.g. a label budget."""
+  argument = None
+  if not os.path.isfile(path) and ":" in path:
+    path, argument = path.rsplit(":", 1)
   if not os.path.isfile(path):
     raise ConfigError(f"config file not found: {path}")
   spec = importlib.util.spec_from_file_location("experiment_config", path)
@@ -22,8 +27,13 @@ def load_config(path: str) -> ml_collections.ConfigDict:
   spec.loader.exec_module(module)
   if not hasattr(module, "get_config"):
     raise ConfigError(f"{path} defines no get_config()")
-  config = module.get_config()
-  config.config_file = os.path.abspath(path)
+  try:
+    config = (module.get_config() if argument is None
+              else module.get_config(argument))
+  except (TypeError, ValueError) as e:
+    raise ConfigError(f"{path}:{argument}: {e}") from e
+  config.config_file = os.path.abspath(path) + (
+      "" if argument is None else f":{argument}")
   return config
 
 

@@ -89,3 +89,33 @@ def baseline_config(**overrides) -> dict:
     raise ValueError(f"unknown baseline settings {sorted(unknown)}")
   config.update(overrides)
   return config
+
+
+# Issue 16's methods on every domain pair: Co-Prune, the target alone and
+# the source's masks copied (alpha 0 and 1), and the two baselines nearest.
+PAIR_METHODS = ("coprune", "alpha0", "alpha1", "dns", "lwc")
+
+
+def pair_table(config, name: str, argument: str = "100"):
+  """A domain pair's table at a label budget: `argument` is "N" (N target
+  labels per class) or "N,reference" (the released code's protocol).
+
+  Validation takes 20 more labelled images per class at N >= 100, else 10;
+  3 seeds; `PAIR_METHODS` at the reference's 1.35% and our 10.4%.
+  """
+  labels, _, variant = str(argument).partition(",")
+  if not labels.isdigit() or int(labels) < 1 or variant not in ("",
+                                                               "reference"):
+    raise ValueError(f"expected N or N,reference (N target labels per "
+                     f"class), got {argument!r}")
+  labels = int(labels)
+  config.target.labels_per_class = labels
+  config.target.val_per_class = 20 if labels >= 100 else 10
+  config.seeds = (0, 1, 2)
+  config.baselines = baseline_config()
+  if variant:
+    config.prune = reference_protocol(dict(config.prune))
+  config.table = dict(
+      name=f"{name}_{labels}" + (f"_{variant}" if variant else ""),
+      methods=PAIR_METHODS, keep_settings=CIFAR_NET_TABLE_SETTINGS)
+  return config
