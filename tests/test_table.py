@@ -41,9 +41,10 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
   cells = table.run_table(config, str(tmp_path / "run"),
                           str(tmp_path / "results"), progress=False)
   by_method = {c["method"]: c for c in cells}
-  assert set(by_method) == set(protocol.ALL_METHODS) | {"finetuned"}
-  dense = by_method.pop("finetuned")
-  assert dense["model"]["kept_total"] == dense["model"]["prunable_total"]
+  assert set(by_method) == set(protocol.ALL_METHODS) | {"finetuned",
+                                                         "source"}
+  for dense in (by_method.pop("finetuned"), by_method.pop("source")):
+    assert dense["model"]["kept_total"] == dense["model"]["prunable_total"]
   exact = by_method["lwc"]["model"]["kept_total"]
   for method, cell in by_method.items():
     assert 0.0 <= cell["on_target_test"] <= 1.0
@@ -58,7 +59,7 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
   with open(tmp_path / "results" / "tiny.csv") as f:
     rows = list(csv.DictReader(f))
   assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
-      "finetuned"}
+      "finetuned", "source"}
   markdown = (tmp_path / "results" / "tiny.md").read_text()
   assert "| L-OBS |" in markdown and "distillation (slim net):" in markdown
   paired = markdown.split("## Paired with Co-Prune")[1]
@@ -78,7 +79,8 @@ def test_resumed_table_only_runs_missing_cells(tmp_path):
                           resume=True, progress=False, on_epoch_end=hook)
   assert seen == {"20/alpha0"}  # no pretraining, fine-tuning or LWC again
   assert json.loads(cell_file.read_text()) == first
-  assert [c["method"] for c in cells] == ["finetuned", "lwc", "alpha0"]
+  assert [c["method"] for c in cells] == ["source", "finetuned", "lwc",
+                                          "alpha0"]
 
 
 @pytest.mark.slow  # ~25 s on 2 CPU cores
@@ -94,8 +96,10 @@ def test_report_only_tables_the_finished_cells_and_runs_nothing(tmp_path):
                           on_epoch_end=hook, report_only=True)
   assert not seen
   assert not stale.exists()
-  assert [c["method"] for c in cells] == ["finetuned", "lwc"]
-  assert "| LWC |" in (tmp_path / "results" / "tiny.md").read_text()
+  assert [c["method"] for c in cells] == ["source", "finetuned", "lwc"]
+  markdown = (tmp_path / "results" / "tiny.md").read_text()
+  assert "| LWC |" in markdown
+  assert "source model alone, dense (no target training): " in markdown
 
 
 @pytest.mark.slow  # ~25 s on 2 CPU cores
@@ -185,12 +189,16 @@ def test_reference_protocol_table_reports_test_selection_beside_ours(tmp_path):
   config.prune = protocol.reference_protocol(dict(config.prune))
   cells = table.run_table(config, str(tmp_path / "run"),
                           str(tmp_path / "results"), progress=False)
-  pruned = [c for c in cells if c["method"] != "finetuned"]
-  assert len(pruned) == 2
+  pruned = [c for c in cells if c["setting"] != "any"]
+  assert [c["method"] for c in pruned] == ["coprune", "lwc"]
   for cell in pruned:  # the best over epochs includes the selected epoch
     assert cell[table_report.TEST_SELECTED] >= cell["on_target_test"]
-  assert "## Selected on TEST data" in (
-      tmp_path / "results" / "tiny.md").read_text()
+  markdown = (tmp_path / "results" / "tiny.md").read_text()
+  assert "## Selected on TEST data" in markdown
+  assert "mask overlap" in markdown and "Co-Prune at 20: " in markdown
+  iou = pruned[0]["mask_iou"]
+  assert all(0.0 <= v <= 1.0 for v in iou.values()) and "mask_iou" not in (
+      pruned[1])
 
 
 def test_method_labels_cover_every_method():
@@ -214,7 +222,7 @@ def test_quick_table_runs_every_method_on_the_offline_default(tmp_path):
   with open(workdir / "results" / "offline_quick_seeds.csv") as f:
     rows = list(csv.DictReader(f))
   assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
-      "finetuned"}
+      "finetuned", "source"}
   assert {r["seed"] for r in rows} == {"0", "1"}
 
 

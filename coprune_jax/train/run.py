@@ -196,6 +196,9 @@ def prune_and_evaluate(method: str, start: methods.Start,
   outcome = {"on_target_val": evaluate(weights, data.target_val, masks),
              "on_target_test": evaluate(weights, data.target_test, masks),
              "selected_stage": progress.best_stage, "model": facts}
+  mask_iou = trainer.record(best).get("mask_iou")
+  if mask_iou is not None:  # Co-Prune: how much the target copies the source
+    outcome["mask_iou"] = mask_iou
   if prune.report_test_selected:
     # Selected on test data, as the paper did: for comparison only.
     outcome["test_selected_on_target_test"] = progress.best_monitored

@@ -68,14 +68,15 @@ def _write_atomically(path: str, payload: dict) -> None:
   os.replace(path + ".tmp", path)
 
 
-def _dense_outcome(experiment: run.Experiment, target_weights,
+def _dense_outcome(experiment: run.Experiment, weights,
                    placement=None) -> dict:
-  """The fine-tuned target before pruning: every method's starting point."""
+  """A dense model on the target data: the fine-tuned target (every
+  method's usual start) or the source alone."""
   evaluate = phases.make_evaluator(experiment.classifier, placement=placement)
   data = experiment.data
-  count = sum(x.size for x in jax.tree.leaves(target_weights[0]))
-  return {"on_target_val": evaluate(target_weights, data.target_val),
-          "on_target_test": evaluate(target_weights, data.target_test),
+  count = sum(x.size for x in jax.tree.leaves(weights[0]))
+  return {"on_target_val": evaluate(weights, data.target_val),
+          "on_target_test": evaluate(weights, data.target_test),
           "selected_stage": 0,
           "model": {"kept_per_layer": {}, "kept_total": count,
                     "prunable_total": count}}
@@ -120,9 +121,11 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
       if cell is None and report_only:
         return
       if cell is None:
-        if method == table_report.DENSE:
-          outcome = _dense_outcome(experiment, start_weights()[1],
-                                   ctx.placement)
+        if method in table_report.DENSE_MODELS:
+          outcome = _dense_outcome(
+              experiment,
+              start_weights()[table_report.DENSE_MODELS.index(method)],
+              ctx.placement)
         else:
           start = run.method_start(experiment, seed, *start_weights(),
                                    keep_ratios)
@@ -134,8 +137,8 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
         _write_atomically(path, cell)
       cells.append(cell)
 
-    run_cell(table_report.KEEP_RATIO_FREE_SETTING, table_report.DENSE, [],
-             None)
+    for dense in table_report.DENSE_MODELS:
+      run_cell(table_report.KEEP_RATIO_FREE_SETTING, dense, [], None)
 
     for setting, rules in table.keep_settings:
       try:

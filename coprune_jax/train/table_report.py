@@ -17,11 +17,16 @@ from coprune_jax.train import report as report_lib
 KEEP_RATIO_FREE_SETTING = "any"
 # The fine-tuned dense target every method starts from, one cell per seed.
 DENSE = "finetuned"
+# The source model alone on the target data: what transfer gives for free.
+SOURCE = "source"
+# Dense models tabled beside the methods, as (source, target) weights index.
+DENSE_MODELS = (SOURCE, DENSE)
 # Every method is also compared with this one seed by seed.
 PAIRED_WITH = "coprune"
 # A cell's best test accuracy over its epochs (`prune.report_test_selected`).
 TEST_SELECTED = "test_selected_on_target_test"
 LABELS = {DENSE: "fine-tuned target, dense (the common start)",
+          SOURCE: "source model alone, dense (no target training)",
           **methods.LABELS}
 
 
@@ -51,6 +56,10 @@ def summarise(cells: list[dict], method_order, setting_order) -> list[dict]:
           "kept_ratio_mean": float(kept.mean()),
           "kept_ratio_min": float(kept.min()),
           "kept_ratio_max": float(kept.max())})
+      overlaps = [np.mean(list(c["mask_iou"].values())) for c in group
+                  if c.get("mask_iou")]
+      if overlaps:
+        rows[-1]["mask_iou_mean"] = float(np.mean(overlaps))
       selected_on_test = [c[TEST_SELECTED] for c in group if TEST_SELECTED in c]
       if selected_on_test:
         rows[-1].update(test_selected_mean=float(np.mean(selected_on_test)),
@@ -127,7 +136,7 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
   by_key = {(r["setting"], r["method"]): r for r in rows}
   free = [r for r in rows if r["setting"] == KEEP_RATIO_FREE_SETTING]
   for method in method_order:
-    if method in methods.KEEP_RATIO_FREE or method == DENSE:
+    if method in methods.KEEP_RATIO_FREE or method in DENSE_MODELS:
       continue
     entries = []
     for setting in settings:
@@ -140,6 +149,13 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
               f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
   if paired:
     lines += _paired_markdown(paired, settings, method_order)
+  overlaps = [r for r in rows if "mask_iou_mean" in r]
+  if overlaps:
+    lines += ["", "Source/target mask overlap of the selected models "
+              "(intersection over union of the kept weights, mean over "
+              "layers and seeds): " + "; ".join(
+                  f"{LABELS[r['method']]} at {r['setting']}: "
+                  f"{r['mask_iou_mean']:.3f}" for r in overlaps) + "."]
   if any("test_selected_mean" in r for r in rows):
     lines += _test_selected_markdown(rows, settings, method_order)
   return "\n".join(lines) + "\n"
@@ -203,10 +219,12 @@ def _plot(path: str, rows, method_order) -> None:
   colours = plt.cm.tab20(np.linspace(0, 1, 20))
   markers = "osD^v<>PXh*p"
   for r in rows:
-    if r["method"] == DENSE:
-      ax.axhline(100 * r["test_accuracy_mean"], color="grey", linestyle="--",
-                 label=LABELS[DENSE])
-  for i, method in enumerate(m for m in method_order if m != DENSE):
+    if r["method"] in DENSE_MODELS:
+      ax.axhline(100 * r["test_accuracy_mean"], color="grey",
+                 linestyle="--" if r["method"] == DENSE else ":",
+                 label=LABELS[r["method"]])
+  for i, method in enumerate(m for m in method_order
+                             if m not in DENSE_MODELS):
     mine = sorted((r for r in rows if r["method"] == method),
                   key=lambda r: r["kept_ratio_mean"])
     if not mine:
@@ -240,7 +258,7 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
   if not cells:
     return []
   settings = [name for name, _ in config.table.keep_settings]
-  method_order = [DENSE] + list(config.table.methods)
+  method_order = [SOURCE, DENSE] + list(config.table.methods)
   rows = summarise(cells, method_order, settings + [KEEP_RATIO_FREE_SETTING])
   os.makedirs(results_dir, exist_ok=True)
   base = os.path.join(results_dir, config.table.name)
