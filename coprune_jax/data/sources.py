@@ -7,12 +7,6 @@ from coprune_jax.data import local_files
 from coprune_jax.data import tfds_loader
 from coprune_jax.data.domain import Domain
 
-REQUIRED_FIELDS = {"tfds": ("name",), "npz": ("path",), "usps_h5": ("path",),
-                   "mnist_m_npz": ("path",),
-                   "printed_digits": ("num_train", "num_test"),
-                   "sklearn_digits": ()}
-
-
 def _path(spec, data_root):
   path = spec["path"].format(data_root=data_root)
   if not os.path.isfile(path):
@@ -20,6 +14,26 @@ def _path(spec, data_root):
         f"{spec['kind']} file not found: {path} (set --data-root or the "
         f"COPRUNE_DATA_DIR environment variable to the offline data folder)")
   return path
+
+
+# kind -> (required fields, load(spec, data_root) -> Domain). A new data
+# source is a loader and a line here.
+KINDS = {
+    "tfds": (("name",), lambda spec, root: tfds_loader.load_tfds(
+        spec["name"], spec.get("data_dir") or None)),
+    "npz": (("path",), lambda spec, root: local_files.load_npz(
+        _path(spec, root), spec.get("name"))),
+    "usps_h5": (("path",), lambda spec, root: local_files.load_usps_h5(
+        _path(spec, root))),
+    "mnist_m_npz": (("path",), lambda spec, root: local_files.load_mnist_m_test(
+        _path(spec, root), spec.get("test_fraction", 0.5))),
+    "printed_digits": (("num_train", "num_test"),
+                       lambda spec, root: digits.printed_digits_domain(
+                           spec["num_train"], spec["num_test"],
+                           spec.get("seed", 0), spec.get("image_size", 28))),
+    "sklearn_digits": ((), lambda spec, root: digits.sklearn_digits_domain(
+        spec.get("test_fraction", 0.4))),
+}
 
 
 def load_domain(spec, data_root: str) -> Domain:
@@ -30,23 +44,10 @@ def load_domain(spec, data_root: str) -> Domain:
   image_size), sklearn_digits (test_fraction). Paths may use {data_root}.
   """
   kind = spec["kind"]
-  if kind not in REQUIRED_FIELDS:
-    raise ValueError(f"unknown domain kind {kind!r}; known: "
-                     f"{list(REQUIRED_FIELDS)}")
-  for field in REQUIRED_FIELDS[kind]:
+  if kind not in KINDS:
+    raise ValueError(f"unknown domain kind {kind!r}; known: {list(KINDS)}")
+  required, load = KINDS[kind]
+  for field in required:
     if field not in spec:
       raise ValueError(f"domain kind {kind!r} needs the field {field!r}")
-  if kind == "tfds":
-    return tfds_loader.load_tfds(spec["name"], spec.get("data_dir") or None)
-  if kind == "npz":
-    return local_files.load_npz(_path(spec, data_root), spec.get("name"))
-  if kind == "usps_h5":
-    return local_files.load_usps_h5(_path(spec, data_root))
-  if kind == "mnist_m_npz":
-    return local_files.load_mnist_m_test(_path(spec, data_root),
-                                         spec.get("test_fraction", 0.5))
-  if kind == "printed_digits":
-    return digits.printed_digits_domain(spec["num_train"], spec["num_test"],
-                                        spec.get("seed", 0),
-                                        spec.get("image_size", 28))
-  return digits.sklearn_digits_domain(spec.get("test_fraction", 0.4))
+  return load(spec, data_root)
