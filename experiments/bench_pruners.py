@@ -1,0 +1,257 @@
+"""The JAX peer's algorithms on our pruner interface: CIFAR-Net on CIFAR-10.
+
+Dense training vs gradual magnitude pruning (Zhu & Gupta), RigL, SET and
+dynamic magnitude pruning (alpha = 0's rule: straight-through gradients,
+masks of the current weights after every update), each `cj.pruned` around
+the same Adam (lr 1e-3, batch 128), the same epochs and data order per
+seed, at the reference's 1.35% per-layer keep ratios and our 10.4%. The
+epoch best on validation data (5,000 images held out of CIFAR-10's
+training set) is kept; its test accuracy (the 10,000 test images) is
+reported.
+
+  python experiments/bench_pruners.py --data-root ../shared/data \\
+      --workdir runs/bench_pruners --out experiments/results/pruners_cifar10
+  python experiments/bench_pruners.py --synthetic --quick --workdir /tmp/p   # smoke test
+
+Each (setting, method, seed) run writes its JSON to --workdir and is not
+redone: an interrupted benchmark resumes where it stopped.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import coprune_jax as cj
+from coprune_jax import models
+from coprune_jax.data import input_pipeline as pipeline
+from coprune_jax.data import local_files
+from coprune_jax.train import protocol
+
+SETTINGS = {"1.35": protocol.CIFAR_NET_KEEP_RATIOS_1_35,
+            "10.4": protocol.CIFAR_NET_KEEP_RATIOS_10_4}
+
+
+def pruner_of(method: str, keep_ratios, total_steps: int, seed: int):
+  """The pruner of `method` for a run of `total_steps` updates (None: dense)."""
+  every = max(1, total_steps // 100)  # a hundred mask updates per run
+  if method == "dense":
+    return None
+  if method == "gradual_magnitude":  # prune over the first half
+    return cj.pruners.gradual_magnitude(keep_ratios, begin_step=0,
+                                        end_step=total_steps // 2,
+                                        update_every=every)
+  if method in ("rigl", "sparse_evolutionary"):  # topology fixed after 3/4
+    return cj.pruners.by_name(method, keep_ratios=keep_ratios,
+                              end_step=3 * total_steps // 4,
+                              update_every=every, seed=seed)
+  if method == "dynamic_magnitude":
+    return cj.pruners.magnitude(keep_ratios)
+  raise ValueError(f"unknown method {method!r}")
+
+
+METHODS = ("dense", "gradual_magnitude", "rigl", "sparse_evolutionary",
+           "dynamic_magnitude")
+
+
+def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False):
+  """(train, val, test) Splits: 5,000 training images held out for val."""
+  if synthetic:  # tiny random images: the script's own test, no data needed
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (600, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, 600)
+    x_train, y_train, x_test, y_test = x[:400], y[:400], x[400:], y[400:]
+    num_val = 100
+  else:
+    domain = local_files.load_npz(
+        os.path.join(data_root, "cifar10", "cifar10_jpeg.npz"))
+    x_train, y_train = domain.x_train, domain.y_train
+    x_test, y_test = domain.x_test, domain.y_test
+    num_val = 5000
+  order = np.random.default_rng(0).permutation(len(y_train))
+  val, train = order[:num_val], order[num_val:]
+  if num_train:
+    train = train[:num_train]
+  mean, std = pipeline.channel_statistics(x_train[train])
+  augment = pipeline.Augmentation(pad=4, crop=True, flip=True)
+  split = lambda x, y, aug: pipeline.Split(x, y, mean, std, 32, aug)
+  return (split(x_train[train], y_train[train], augment),
+          split(x_train[val], y_train[val], pipeline.Augmentation()),
+          split(x_test, y_test, pipeline.Augmentation()))
+
+
+def train_one(method, setting, seed, splits, epochs, batch_size=128):
+  train, val, test = splits
+  classifier = models.Classifier(models.CifarNet(num_classes=10))
+  params, model_state = classifier.init(seed, (32, 32, 3))
+  steps_per_epoch = len(train) // batch_size
+  keep_ratios = cj.keep_ratio_tree(params, SETTINGS[setting])
+  pruner = pruner_of(method, keep_ratios, epochs * steps_per_epoch, seed)
+  tx = optax.adam(1e-3)
+  if pruner is not None:
+    tx = cj.pruned(tx, pruner)
+  opt_state = tx.init(params)
+  masks_of = (lambda s: None) if pruner is None else cj.masks_of
+
+  @jax.jit
+  def step(params, model_state, opt_state, batch):
+    masks = masks_of(opt_state)
+
+    def loss_fn(p):
+      masked = p if masks is None else cj.apply_masks(p, masks)
+      logits, new_state = classifier.train_apply(masked, model_state,
+                                                 batch[0])
+      return cj.cross_entropy_loss(logits, batch[1]), new_state
+    (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), model_state, opt_state, loss
+
+  @jax.jit
+  def correct(params, masks, x, y):
+    if masks is not None:
+      params = cj.apply_masks(params, masks, straight_through=False)
+    logits = classifier.eval_apply(params, model_state, x)
+    return jnp.sum(jnp.argmax(logits, -1) == y)
+
+  def accuracy(params, masks, split):
+    total = sum(int(correct(params, masks, x, y))
+                for x, y in pipeline.batches(split, 1000, None, False))
+    return total / len(split)
+
+  pruned = [(r, w) for r, w in zip(
+      jax.tree.leaves(keep_ratios, is_leaf=lambda r: r is None),
+      jax.tree.leaves(params)) if r is not None]
+  prunable = sum(w.size for _, w in pruned)
+  budget = (None if pruner is None else
+            sum(cj.kept_count(w.size, r) for r, w in pruned))
+  best = {"val": -1.0}
+  curve = []
+  start = time.monotonic()
+  for epoch in range(epochs):
+    rng = np.random.default_rng([seed, epoch])
+    losses = []
+    for batch in pipeline.batches(train, batch_size, rng, True):
+      params, model_state, opt_state, loss = step(params, model_state,
+                                                  opt_state, batch)
+      losses.append(loss)
+    masks = masks_of(opt_state)
+    val_accuracy = accuracy(params, masks, val)
+    kept = (None if masks is None else
+            sum(int(m.sum()) for m in jax.tree.leaves(masks)))
+    curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                  "val": val_accuracy, "kept": kept})
+    # Only epochs at the final sparsity compete (gradual pruning is denser
+    # before its end step).
+    if kept == budget and val_accuracy > best["val"]:
+      best = {"val": val_accuracy, "epoch": epoch + 1,
+              "test": accuracy(params, masks, test), "kept": kept}
+  if "epoch" not in best:
+    raise RuntimeError(f"{method} never reached {budget} kept weights")
+  return {"method": method, "setting": setting, "seed": seed,
+          "epochs": epochs, "val_accuracy": best["val"],
+          "test_accuracy": best["test"], "selected_epoch": best["epoch"],
+          "kept": best["kept"], "prunable": prunable,
+          "seconds": time.monotonic() - start, "curve": curve}
+
+
+def summary_markdown(results, args) -> str:
+  device = jax.devices()[0]
+  lines = [
+      f"Test accuracy (%) of the epoch best on validation, mean +- std over "
+      f"seeds (n); {args.epochs} epochs of Adam 1e-3, batch 128. "
+      f"`python experiments/bench_pruners.py {' '.join(sys.argv[1:])}`, "
+      f"{datetime.date.today().isoformat()}, {device.platform} "
+      f"({device.device_kind}), JAX {jax.__version__}.", "",
+      "| method | " + " | ".join(f"{s}% kept" for s in args.settings) + " |",
+      "|---|" + "---|" * len(args.settings)]
+  for method in args.methods:
+    cells = []
+    for setting in args.settings:
+      runs = [r for r in results if r["method"] == method
+              and r["setting"] == setting]
+      if not runs:
+        cells.append("")
+        continue
+      test = 100 * np.array([r["test_accuracy"] for r in runs])
+      spread = f" +- {test.std(ddof=1):.2f}" if len(runs) > 1 else ""
+      kept = ("dense" if runs[0]["kept"] is None else
+              f"{100 * np.mean([r['kept'] / r['prunable'] for r in runs]):.2f}% kept")
+      cells.append(f"{test.mean():.2f}{spread} ({len(runs)}); {kept}")
+    lines.append(f"| {method} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--data-root",
+                      default=os.environ.get("COPRUNE_DATA_DIR",
+                                             "../shared/data"))
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--out", help="writes OUT.json and OUT.md")
+  parser.add_argument("--epochs", type=int, default=30)
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--settings", nargs="+", default=list(SETTINGS),
+                      choices=list(SETTINGS))
+  parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                      choices=list(METHODS))
+  parser.add_argument("--num-train", type=int, default=0,
+                      help="use only this many training images (0: all)")
+  parser.add_argument("--quick", action="store_true",
+                      help="2 epochs, one seed: a smoke test")
+  parser.add_argument("--synthetic", action="store_true",
+                      help="random images instead of CIFAR-10 (tests)")
+  args = parser.parse_args(argv)
+  if args.quick:
+    args.epochs, args.seeds = 2, args.seeds[:1]
+  data_file = os.path.join(args.data_root, "cifar10", "cifar10_jpeg.npz")
+  if not args.synthetic and not os.path.isfile(data_file):
+    print(f"bench_pruners: {data_file} not found (set --data-root or "
+          f"COPRUNE_DATA_DIR)", file=sys.stderr)
+    return 2
+  splits = cifar10_splits(args.data_root, args.num_train, args.synthetic)
+  os.makedirs(args.workdir, exist_ok=True)
+  results = []
+  for seed in args.seeds:
+    for setting in args.settings:
+      for method in args.methods:
+        path = os.path.join(args.workdir,
+                            f"{setting}_{method}_seed{seed}_e{args.epochs}.json")
+        if os.path.isfile(path):
+          with open(path) as f:
+            results.append(json.load(f))
+          continue
+        result = train_one(method, setting, seed, splits, args.epochs)
+        with open(path + ".tmp", "w") as f:
+          json.dump(result, f)
+        os.replace(path + ".tmp", path)
+        results.append(result)
+        print(f"{setting}% {method} seed {seed}: test "
+              f"{100 * result['test_accuracy']:.2f}% (epoch "
+              f"{result['selected_epoch']}), {result['seconds']:.0f} s",
+              flush=True)
+  markdown = summary_markdown(results, args)
+  print(markdown)
+  if args.out:
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    device = jax.devices()[0]
+    with open(args.out + ".json", "w") as f:
+      json.dump({"device": f"{device.platform} ({device.device_kind})",
+                 "jax_version": jax.__version__, "host": platform.node(),
+                 "date": datetime.date.today().isoformat(),
+                 "command": " ".join(sys.argv), "runs": results}, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+      f.write(markdown)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

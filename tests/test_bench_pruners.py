@@ -1,0 +1,32 @@
+"""experiments/bench_pruners.py end to end on random images (no data)."""
+
+import json
+
+import pytest
+
+from experiments import bench_pruners
+
+
+@pytest.mark.slow  # ~30 s on 2 CPU cores
+def test_every_run_lands_on_its_budget_and_is_not_redone(tmp_path):
+  args = ["--synthetic", "--quick", "--workdir", str(tmp_path / "runs"),
+          "--out", str(tmp_path / "out"), "--settings", "1.35",
+          "--methods", "dense", "gradual_magnitude", "rigl"]
+  assert bench_pruners.main(args) == 0
+  runs = json.loads((tmp_path / "out.json").read_text())["runs"]
+  by_method = {r["method"]: r for r in runs}
+  assert by_method["dense"]["kept"] is None
+  for method in ("gradual_magnitude", "rigl"):
+    run = by_method[method]
+    assert 0.013 < run["kept"] / run["prunable"] < 0.014
+    assert 0 <= run["test_accuracy"] <= 1
+  first = {p.name: p.read_text() for p in (tmp_path / "runs").iterdir()}
+  assert bench_pruners.main(args) == 0  # every run read back, none redone
+  assert {p.name: p.read_text() for p in (tmp_path / "runs").iterdir()} == first
+  assert "| rigl | " in (tmp_path / "out.md").read_text()
+
+
+def test_missing_data_is_a_one_line_error(tmp_path, capsys):
+  assert bench_pruners.main(["--data-root", str(tmp_path),
+                             "--workdir", str(tmp_path / "w")]) == 2
+  assert "cifar10_jpeg.npz not found" in capsys.readouterr().err
