@@ -100,3 +100,23 @@ class PhaseCheckpoints:
 
   def __exit__(self, *exc_info):
     self.close()
+
+
+class NoCheckpoints:
+  """`PhaseCheckpoints`' interface for phases short enough to rerun whole
+  (e.g. the fine-tuning of a compressed model): nothing is kept."""
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    return False
+
+  def save(self, step: int, state: Any, meta: dict) -> None:
+    del step, state, meta
+
+  finish = save
+
+  def restore_latest(self, template: Any) -> None:
+    del template
+    return None

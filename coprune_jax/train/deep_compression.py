@@ -72,5 +72,5 @@ def finetune_centroids(classifier, weights: tuple, masks: PyTree,
   best, best_val = reparameterized.finetune_through(
       classifier, model_state, weight_sharing.centroid_tree(shared), rebuilt,
       train, val, epochs, batch_size, learning_rate, seed,
-      progress=lambda line: progress(f"centroid {line}"))
+      progress=lambda line: progress(f"centroid {line}"), phase="centroids")
   return weight_sharing.with_centroids(shared, best), best_val

@@ -22,6 +22,7 @@ from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import stages
 from coprune_jax.train import trainers
+from coprune_jax.train.checkpoints import NoCheckpoints
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 from coprune_jax.train.metrics_log import MetricsLog
 
@@ -34,8 +35,8 @@ class PhaseContext:
   """What every phase needs besides its own inputs."""
   classifier: Classifier
   seed: int
-  checkpoint_dir: str
-  log: MetricsLog
+  checkpoint_dir: Optional[str]  # None: the phases keep no checkpoints
+  log: Optional[MetricsLog]  # None: epochs only reach `on_epoch_end`
   progress: bool = True
   on_epoch_end: Optional[EpochHook] = None  # e.g. to stop a run in tests
   # An orbax save takes ~0.4 s: small models train many epochs in that time.
@@ -51,12 +52,19 @@ class PhaseContext:
   def checkpoint_due(self, last_save: float) -> bool:
     return time.monotonic() - last_save >= self.checkpoint_every_seconds
 
+  def checkpoints(self, phase: str):
+    if self.checkpoint_dir is None:
+      return NoCheckpoints()
+    return PhaseCheckpoints(f"{self.checkpoint_dir}/{phase}")
+
   def resume_log(self, phase: str, stage: int, epoch: int) -> None:
     """Drops the log records a phase restored at (stage, epoch) redoes."""
-    self.log.drop_after(self.seed, phase, stage, epoch)
+    if self.log is not None:
+      self.log.drop_after(self.seed, phase, stage, epoch)
 
   def end_epoch(self, record: dict) -> None:
-    self.log.write(seed=self.seed, **record)
+    if self.log is not None:
+      self.log.write(seed=self.seed, **record)
     if self.on_epoch_end is not None:
       self.on_epoch_end(record)
 
@@ -175,7 +183,7 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
   state = trainer.init_state()
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   progress = stages.Progress()
-  with PhaseCheckpoints(f"{ctx.checkpoint_dir}/{phase}") as checkpoints:
+  with ctx.checkpoints(phase) as checkpoints:
     restored = checkpoints.restore_latest(lambda meta: _finished(saved, meta))
     if restored is not None:
       saved, meta = restored

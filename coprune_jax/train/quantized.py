@@ -77,5 +77,6 @@ def finetune_quantized(classifier, weights: tuple, masks: PyTree,
       lambda p: quantization.quantize_params(p, method, bits, scaled=True,
                                              masks=masks),
       train, val, epochs, batch_size, learning_rate, seed, project,
-      progress=lambda line: progress(f"{method} {bits or 1}-bit {line}"))
+      progress=lambda line: progress(f"{method} {bits or 1}-bit {line}"),
+      phase=f"quantized_{method}_{bits or 1}")
   return quantized(best, masks, method, bits), best_val

@@ -3,21 +3,20 @@
 Compression stages train something other than the params themselves: the
 centroids of shared weights (Deep Compression), the real-valued shadow
 weights of a quantized model. Here Adam trains a pytree `trainable` that
-`to_params` turns into the model's params inside the loss, and the epoch
-best on validation is kept.
+`to_params` turns into the model's params inside the loss, in the one
+epoch loop of every phase (`phases.train_phase`, without checkpoints: the
+phase is short), and the epoch best on validation is kept.
 """
 
-import time
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 
-import coprune_jax as cj
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.train import phases
+from coprune_jax.train import stages
+from coprune_jax.train import trainers
 
 PyTree = Any
 
@@ -27,38 +26,31 @@ def finetune_through(classifier, model_state: PyTree, trainable: PyTree,
                      train: pipeline.Split, val: pipeline.Split, epochs: int,
                      batch_size: int, learning_rate: float, seed: int,
                      project: Callable[[PyTree], PyTree] = lambda t: t,
-                     progress=print) -> tuple[PyTree, float]:
+                     progress=print, phase: str = "reparameterized"
+                     ) -> tuple[PyTree, float]:
   """Adam on `trainable`, cross-entropy of `to_params(trainable)` on `train`.
 
   `project` maps `trainable` after every update (e.g. BinaryConnect's clip
-  of shadow weights). Returns the `trainable` best on `val` (the start if no
-  epoch beats it) and its validation accuracy.
+  of shadow weights); the model state stays fixed. Each epoch's data order
+  comes from (`seed`, `phase`, epoch). Returns the `trainable` best on
+  `val` (the start if no epoch beats it) and its validation accuracy.
   """
-  evaluate = phases.make_evaluator(classifier)
-  adam = optax.adam(learning_rate)
+  trainer = trainers.DenseTrainer(
+      classifier.train_apply, (trainable, model_state), train, batch_size,
+      learning_rate, to_params=to_params, project=project,
+      update_model_state=False)
 
-  @jax.jit
-  def step(trainable, opt_state, batch):
-    def loss_fn(t):
-      logits, _ = classifier.train_apply(to_params(t), model_state, batch[0])
-      return cj.cross_entropy_loss(logits, batch[1])
-    loss, grads = jax.value_and_grad(loss_fn)(trainable)
-    updates, opt_state = adam.update(grads, opt_state, trainable)
-    return project(optax.apply_updates(trainable, updates)), opt_state, loss
+  def report(record):
+    progress(f"epoch {record['epoch']}/{epochs}: loss "
+             f"{record['train_loss']:.4f}, val {record['val_accuracy']:.4f}")
 
-  accuracy = lambda t: evaluate((to_params(t), model_state), val)
-  opt_state = adam.init(trainable)
-  best, best_val = trainable, accuracy(trainable)
-  rng = np.random.default_rng(seed)
-  for epoch in range(epochs):
-    start, losses = time.monotonic(), []
-    for batch in pipeline.batches(train, min(batch_size, len(train)), rng,
-                                  train=True):
-      trainable, opt_state, loss = step(trainable, opt_state, batch)
-      losses.append(float(loss))
-    val_accuracy = accuracy(trainable)
-    if val_accuracy > best_val:
-      best, best_val = jax.tree.map(jnp.copy, trainable), val_accuracy
-    progress(f"epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}, val "
-             f"{val_accuracy:.4f} ({time.monotonic() - start:.1f} s)")
-  return best, best_val
+  ctx = phases.PhaseContext(classifier, seed, checkpoint_dir=None, log=None,
+                            progress=False, on_epoch_end=report)
+  start_val = phases.make_evaluator(classifier)((to_params(trainable),
+                                                 model_state), val)
+  best, outcome = phases.train_phase(
+      phase, ctx, trainer, val,
+      stages.StageRule(1, min_learning_rate=0.0, max_epochs_per_stage=epochs))
+  if outcome.best_val > start_val:
+    return best.params, outcome.best_val
+  return jax.tree.map(jnp.copy, trainable), start_val

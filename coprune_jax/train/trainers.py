@@ -215,27 +215,39 @@ class MaskedTrainer:
 
 
 class DenseState(NamedTuple):
-  params: PyTree
+  params: PyTree  # the trained tree: the params, or what makes them
   model_state: PyTree
   opt_state: PyTree  # optax.adam's
   plateau: plateau_lib.PlateauState  # counts epochs; the lr stays fixed
 
 
+def _identity(tree):
+  return tree
+
+
 @dataclasses.dataclass
 class DenseTrainer:
-  """Full-precision Adam training of one model for a fixed number of epochs:
-  one stage whose optimum is its last epoch (pretraining, fine-tuning).
+  """Full-precision Adam training for a fixed number of epochs: one stage
+  whose optimum is its last epoch (pretraining, fine-tuning).
 
   `penalty(params)` is added to the loss if given (e.g. network slimming's
-  L1 on BatchNorm scales).
+  L1 on BatchNorm scales). Compression stages train something that makes
+  the params instead (shared weights' centroids, a quantized model's
+  shadow weights): then `initial_weights` holds that tree, `to_params`
+  turns it into the params inside the loss, `project` maps it after every
+  update (e.g. BinaryConnect's clip), and `update_model_state=False` keeps
+  the model state (e.g. BatchNorm statistics) as it is.
   """
   train_apply: Callable
-  initial_weights: tuple  # (params, model_state)
+  initial_weights: tuple  # (params or trained tree, model_state)
   train: pipeline.Split
   batch_size: int
   learning_rate: float
   penalty: Optional[Callable] = None
   placement: Optional[sharding.Placement] = None
+  to_params: Callable = _identity
+  project: Callable = _identity
+  update_model_state: bool = True
   num_stages = 1
   loss_key = "train_loss"
 
@@ -243,7 +255,8 @@ class DenseTrainer:
     adam = self.adam = optax.adam(self.learning_rate)
 
     def step(state: DenseState, batch):
-      def loss_fn(params):
+      def loss_fn(trained):
+        params = self.to_params(trained)
         logits, model_state = self.train_apply(params, state.model_state,
                                                batch[0])
         loss = cj.cross_entropy_loss(logits, batch[1])
@@ -253,10 +266,12 @@ class DenseTrainer:
       (loss, (logits, model_state)), grads = jax.value_and_grad(
           loss_fn, has_aux=True)(state.params)
       updates, opt_state = adam.update(grads, state.opt_state, state.params)
+      if not self.update_model_state:
+        model_state = state.model_state
       accuracy = jnp.mean(jnp.argmax(logits, -1) == batch[1])
-      return state._replace(params=optax.apply_updates(state.params, updates),
-                            model_state=model_state,
-                            opt_state=opt_state), (loss, accuracy)
+      return state._replace(
+          params=self.project(optax.apply_updates(state.params, updates)),
+          model_state=model_state, opt_state=opt_state), (loss, accuracy)
 
     self.step = jax.jit(step, donate_argnums=0)
 
@@ -290,7 +305,7 @@ class DenseTrainer:
     raise AssertionError("a dense trainer has one stage")
 
   def target(self, state):
-    return (state.params, state.model_state), None
+    return (self.to_params(state.params), state.model_state), None
 
   def record(self, state) -> dict:
     del state
