@@ -111,10 +111,14 @@ def _copy(tree):
   return jax.tree.map(jnp.copy, tree)
 
 
-def _finished(state: dict, meta: dict) -> dict:
+def _finished(trainer, state: dict, meta: dict) -> dict:
   """The checkpointed state: all of it while training, only the best (what
-  later phases use) once the phase is done."""
-  return {"best": state["best"]} if meta["done"] else state
+  later phases use, `trainer.final`) once the phase is done."""
+  return {"best": _final(trainer, state["best"])} if meta["done"] else state
+
+
+def _final(trainer, state):
+  return trainer.final(state) if hasattr(trainer, "final") else state
 
 
 def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
@@ -184,7 +188,8 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
   saved = {"state": state, "stage_best": _copy(state), "best": _copy(state)}
   progress = stages.Progress()
   with ctx.checkpoints(phase) as checkpoints:
-    restored = checkpoints.restore_latest(lambda meta: _finished(saved, meta))
+    restored = checkpoints.restore_latest(
+        lambda meta: _finished(trainer, saved, meta))
     if restored is not None:
       saved, meta = restored
       progress = stages.Progress.from_meta(meta)
@@ -199,7 +204,7 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       action = rule.next_action(progress, trainer.plateau(state))
       if action == stages.DONE:
         progress = stages.finished(progress)
-        checkpoints.finish(progress.step, {"best": best},
+        checkpoints.finish(progress.step, {"best": _final(trainer, best)},
                            progress.as_meta())
         break
       if action == stages.NEXT_STAGE:

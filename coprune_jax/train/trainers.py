@@ -1,10 +1,12 @@
-"""Staged pruning trainers: Co-Prune and the single-model baselines.
+"""Trainers: what the one epoch loop (`phases.train_phase`) trains.
 
 A trainer says how to start, train one epoch, feed the plateau control,
 start the next stage from the best state of the last one, and which target
-model (weights and masks) its state holds. `phases.staged_training` runs any
-of them under one protocol: stages to their optimum, the best epoch on
-target validation data, checkpoints and resumption.
+model (weights and masks) its state holds; optionally (`final`) what of
+the best state a finished phase keeps. Co-Prune, the single-model
+baselines and dense (pre)training are trainers; `phases.train_phase` runs
+any of them under one protocol: stages to their optimum, the best epoch on
+validation data, checkpoints and resumption.
 """
 
 import dataclasses
@@ -303,6 +305,10 @@ class DenseTrainer:
 
   def begin_stage(self, stage_best, stage):
     raise AssertionError("a dense trainer has one stage")
+
+  def final(self, state):
+    # What a finished phase keeps: no optimizer state (it is not resumed).
+    return state._replace(opt_state=None)
 
   def target(self, state):
     return (self.to_params(state.params), state.model_state), None
