@@ -93,6 +93,71 @@ def test_cooperative_masks_are_those_of_cooperative_masks_at_any_alpha():
     chex.assert_trees_all_equal(cj.masks_of(state), expected)
 
 
+def cooperative_update(pruner, target, source, masks=None):
+  """The masks one update (learning rate 0: params unchanged) computes."""
+  tx = cj.pruned(optax.sgd(0.0), pruner)
+  state = (tx.init(target) if masks is None
+           else cj.init_with_masks(optax.sgd(0.0), target, masks))
+  _, state = tx.update(jax.tree.map(jnp.zeros_like, target), state, target,
+                       partner_params=source)
+  return cj.masks_of(state)
+
+
+def test_scale_matched_fusion_ignores_each_models_scale():
+  keys = jax.random.split(jax.random.key(4), 2)
+  target = {"a": jax.random.normal(keys[0], (32, 16))}
+  source = {"a": jax.random.normal(keys[1], (32, 16))}
+  big_source = jax.tree.map(lambda w: 100.0 * w, source)
+  matched = lambda s: cooperative_update(
+      cj.pruners.cooperative(0.1, 0.5, "signed_matched"), target, s)
+  plain = lambda s: cooperative_update(
+      cj.pruners.cooperative(0.1, 0.5, "signed"), target, s)
+  chex.assert_trees_all_equal(matched(big_source), matched(source))
+  # Unmatched, the source's scale decides: its own magnitude masks.
+  chex.assert_trees_all_equal(
+      plain(big_source),
+      cj.magnitude_masks(source, cj.keep_ratio_tree(source, 0.1)))
+  assert not np.array_equal(plain(source)["a"], plain(big_source)["a"])
+
+
+def test_hysteresis_keeps_counts_and_flips_fewer_weights():
+  keys = jax.random.split(jax.random.key(5), 3)
+  source = {"a": jax.random.normal(keys[0], (64, 32))}
+  target = {"a": jax.random.normal(keys[1], (64, 32))}
+  count = cj.kept_count(64 * 32, 0.1)
+  flips = {}
+  for hysteresis in (0.0, 0.2):
+    pruner = cj.pruners.cooperative(0.1, 0.5, hysteresis=hysteresis)
+    masks, total = cooperative_update(pruner, target, source), 0
+    for step_index in range(5):  # small moves of the target's weights
+      moved = jax.tree.map(lambda w: w + 0.05 * jax.random.normal(
+          jax.random.fold_in(keys[2], step_index), w.shape), target)
+      new = cooperative_update(pruner, moved, source, masks)
+      assert int(new["a"].sum()) == count
+      total += int(jnp.sum(new["a"] != masks["a"]))
+      masks, target = new, moved
+    flips[hysteresis] = total
+  assert flips[0.2] < 0.5 * flips[0.0], flips
+
+
+def test_gradual_cooperative_masks_follow_the_cubic_schedule():
+  keys = jax.random.split(jax.random.key(6), 2)
+  target = {"a": jax.random.normal(keys[0], (40, 25))}
+  source = {"a": jax.random.normal(keys[1], (40, 25))}
+  tx = cj.pruned(optax.sgd(0.0),
+                 cj.pruners.cooperative(0.05, 0.5, gradual_steps=8))
+  state = tx.init(target)
+  zeros = jax.tree.map(jnp.zeros_like, target)
+  for count in range(1, 11):
+    _, state = tx.update(zeros, state, target, partner_params=source)
+    expected = (cj.kept_count(1000, 0.05) if count >= 8 else int(np.floor(
+        1000 * float(cj.pruners.gradual_keep_ratio(count, 0.05, 0, 8))
+        + 0.5)))
+    assert int(cj.masks_of(state)["a"].sum()) == expected, count
+  with pytest.raises(ValueError, match="do not combine"):
+    cj.pruners.cooperative(0.05, 0.5, hysteresis=0.1, gradual_steps=8)
+
+
 def test_masked_gradient_freezes_pruned_weights_under_weight_decay():
   params = {"w": jax.random.normal(jax.random.key(3), (20, 10))}
   pruner = cj.pruners.magnitude(0.1, initial="pruned", update_every=0,

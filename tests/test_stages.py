@@ -57,3 +57,12 @@ def test_progress_round_trips_through_checkpoint_metadata():
   assert stages.Progress.from_meta(progress.as_meta()) == progress
   with pytest.raises(ValueError, match="num_stages"):
     stages.StageRule(num_stages=0)
+
+
+def test_epochs_off_budget_count_but_never_become_the_best():
+  progress, stage_best, run_best = stages.after_epoch(stages.Progress(), 0.9,
+                                                      eligible=False)
+  assert (stage_best, run_best) == (False, False)
+  assert (progress.epoch, progress.step, progress.best_val) == (1, 1, -1.0)
+  progress, stage_best, run_best = stages.after_epoch(progress, 0.5)
+  assert (stage_best, run_best, progress.best_val) == (True, True, 0.5)

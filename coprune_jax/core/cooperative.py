@@ -121,18 +121,25 @@ def coprune_pruners(keep_ratios: PyTree,
                     scope: str = "layer",
                     straight_through_gradient: bool = True,
                     update_masks: bool = True,
-                    mask_fn: Optional[Callable[..., tuple]] = None
+                    mask_fn: Optional[Callable[..., tuple]] = None,
+                    hysteresis: float = 0.0, gradual_steps: int = 0
                     ) -> tuple[pruners_lib.Pruner, pruners_lib.Pruner]:
   """(source pruner, target pruner) of the cooperative step; see there."""
   gradient = "straight_through" if straight_through_gradient else "masked"
   update_every = 1 if update_masks else 0
   if mask_fn is None:
-    return (pruners_lib.magnitude(keep_ratios, scope=scope,
-                                  update_every=update_every,
-                                  gradient=gradient),
-            pruners_lib.cooperative(keep_ratios, 0.0, fusion, scope=scope,
-                                    update_every=update_every,
-                                    gradient=gradient))
+    if gradual_steps:
+      source = pruners_lib.gradual_magnitude(
+          keep_ratios, begin_step=0, end_step=gradual_steps,
+          update_every=update_every, gradient=gradient)
+    else:
+      source = pruners_lib.magnitude(keep_ratios, scope=scope,
+                                     update_every=update_every,
+                                     gradient=gradient)
+    return source, pruners_lib.cooperative(
+        keep_ratios, 0.0, fusion, scope=scope, update_every=update_every,
+        gradient=gradient, hysteresis=hysteresis,
+        gradual_steps=gradual_steps)
 
   # A joint mask function: the source's masks depend on the source alone.
   def source_masks(params, keep_ratios, partner_params, count, **extra_args):
@@ -165,6 +172,8 @@ def make_cooperative_step(
     update_masks: bool = True,
     mask_fn: Optional[Callable[..., tuple]] = None,
     optimizer: Optional[optax.GradientTransformation] = None,
+    hysteresis: float = 0.0,
+    gradual_steps: int = 0,
 ) -> Callable[[CoPruneState, Any, Any], tuple[CoPruneState, dict]]:
   """Builds the jitted `step(state, source_batch, target_batch)`.
 
@@ -193,6 +202,8 @@ def make_cooperative_step(
     optimizer: both domains' transformation (default `adam_with_plateau`;
       its learning rate comes from the state), the one given to
       `init_coprune_state`.
+    hysteresis, gradual_steps: options of `pruners.cooperative` (the
+      source follows `pruners.gradual_magnitude` with `gradual_steps`).
 
   Returns:
     A jitted function `step(state, source_batch, target_batch) -> (state,
@@ -202,7 +213,7 @@ def make_cooperative_step(
   """
   source_pruner, target_pruner = coprune_pruners(
       keep_ratios, fusion, scope, straight_through_gradient, update_masks,
-      mask_fn)
+      mask_fn, hysteresis, gradual_steps)
   optimizer = optimizer or adam_with_plateau()
   objective = losses.classification_objective(apply_fn, loss_fn,
                                                     has_model_state)

@@ -132,7 +132,24 @@ def magnitude_fusion(source_weight, target_weight, alpha):
   return alpha * jnp.abs(source_weight) + (1 - alpha) * jnp.abs(target_weight)
 
 
-FUSIONS = {"signed": signed_fusion, "magnitude": magnitude_fusion}
+def scale_matched(fusion):
+  """`fusion` of the two layers each divided by its mean magnitude first.
+
+  Fine-tuned magnitudes need not share a scale with the source's: without
+  matching, the larger-scale model decides more of the ranking than alpha
+  says. alpha = 0 and 1 keep the masks of one model (scaling a layer does
+  not change its own ranking).
+  """
+  def matched(source_weight, target_weight, alpha):
+    scale = lambda w: jnp.maximum(jnp.mean(jnp.abs(w)), 1e-30)
+    return fusion(source_weight / scale(source_weight),
+                  target_weight / scale(target_weight), alpha)
+  return matched
+
+
+FUSIONS = {"signed": signed_fusion, "magnitude": magnitude_fusion,
+           "signed_matched": scale_matched(signed_fusion),
+           "magnitude_matched": scale_matched(magnitude_fusion)}
 
 
 def resolve_fusion(fusion: Union[str, Fusion]) -> Fusion:

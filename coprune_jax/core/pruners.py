@@ -120,6 +120,7 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
                 fusion: Union[str, masks_lib.Fusion] = "signed", *,
                 scope: str = "layer", update_every: int = 1,
                 gradient: str = "straight_through",
+                hysteresis: float = 0.0, gradual_steps: int = 0,
                 prunable=tree_paths.is_weight_kernel) -> Pruner:
   """Co-Prune's target masks: the top weights of fused source and target.
 
@@ -136,9 +137,26 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
     fusion: "signed", "magnitude" (alpha |W_s| + (1 - alpha) |W_t|, the
       released code's) or `(source_w, target_w, alpha) -> scores`.
     scope, update_every, gradient, prunable: as in `magnitude`.
+    hysteresis: > 0 updates the masks by DNS-style surgery on the fused
+      scores instead of taking their top k: cut below (1 - h) c, keep above
+      (1 + h) c, the current state in between, with the centre c placed so
+      that each layer keeps its count (`baselines.dns.budget_thresholds`);
+      weights near the threshold stop flipping every step. Layer scope only.
+    gradual_steps: > 0 reaches the keep ratios gradually, on Zhu & Gupta's
+      cubic schedule from dense over the first `gradual_steps` updates,
+      instead of in one jump at the first update.
   """
   masks_lib.check_scope(scope)
   fuse = masks_lib.resolve_fusion(fusion)
+  if not 0.0 <= hysteresis < 1.0:
+    raise ValueError(f"hysteresis must be in [0, 1), got {hysteresis}")
+  if hysteresis and scope != "layer":
+    raise ValueError("hysteresis keeps counts per layer: use scope='layer'")
+  if hysteresis and gradual_steps:
+    raise ValueError("hysteresis and gradual_steps do not combine: the band "
+                     "keeps the final counts")
+  if gradual_steps < 0:
+    raise ValueError(f"gradual_steps must be >= 0, got {gradual_steps}")
   if not callable(alpha):
     masks_lib.check_alpha(alpha)
 
@@ -152,6 +170,17 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
     masks_lib.check_alpha(current)
     _, fused = masks_lib.cooperative_scores(partner_params, params, current,
                                             keep_ratio_tree, fuse)
+    if hysteresis:
+      masks = extra_args.get("masks")
+      return tree_paths.map_with_names(
+          lambda _, ratio, score, mask: None if ratio is None else (
+              dns_lib.surgery(score, mask, *dns_lib.budget_thresholds(
+                  score, mask, ratio, hysteresis))),
+          keep_ratio_tree, fused, masks)
+    if gradual_steps:
+      return masks_lib.score_masks(
+          fused, keep_ratio_tree, scope,
+          count_of=gradual_count_of(count, 0, gradual_steps))
     return masks_lib.score_masks(fused, keep_ratio_tree, scope)
 
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
@@ -173,6 +202,21 @@ def gradual_keep_ratio(step, final_keep_ratio, begin_step: int, end_step: int,
   progress = jnp.clip((step - begin_step) / (end_step - begin_step), 0.0, 1.0)
   return final_keep_ratio + (initial_keep_ratio - final_keep_ratio) * (
       1.0 - progress) ** 3
+
+
+def gradual_count_of(count, begin_step: int, end_step: int,
+                     initial_keep_ratio: float = 1.0):
+  """`count_of(size, final keep ratio)` for `score_masks` at update `count`
+  of `gradual_keep_ratio`'s schedule: rounded half up in float32, exactly
+  `kept_count` of the final ratio from `end_step` on."""
+  def count_of(size, keep_ratio):
+    now = gradual_keep_ratio(count, keep_ratio, begin_step, end_step,
+                             initial_keep_ratio)
+    scheduled = jnp.clip(jnp.floor(size * now + 0.5), 1,
+                         size).astype(jnp.int32)
+    return jnp.where(count >= end_step,
+                     keep_ratios_lib.kept_count(size, keep_ratio), scheduled)
+  return count_of
 
 
 def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
@@ -204,17 +248,10 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
 
   def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
     del partner_params, extra_args
-
-    def count_of(size, keep_ratio):
-      now = gradual_keep_ratio(count, keep_ratio, begin_step, end_step,
-                               initial_keep_ratio)
-      scheduled = jnp.clip(jnp.floor(size * now + 0.5), 1,
-                           size).astype(jnp.int32)
-      return jnp.where(count >= end_step,
-                       keep_ratios_lib.kept_count(size, keep_ratio), scheduled)
-
-    return masks_lib.magnitude_masks(params, keep_ratio_tree,
-                                     count_of=count_of)
+    return masks_lib.magnitude_masks(
+        params, keep_ratio_tree,
+        count_of=gradual_count_of(count, begin_step, end_step,
+                                  initial_keep_ratio))
 
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
                 needs_partner=False, prunable=prunable)

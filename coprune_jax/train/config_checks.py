@@ -44,6 +44,10 @@ def fraction_up_to_one(value) -> bool:
   return _number(value) and 0 < value <= 1
 
 
+def fraction_from_zero(value) -> bool:
+  return _number(value) and 0 <= value < 1
+
+
 _DESCRIPTIONS = {
     positive_integer: "an integer >= 1",
     non_negative_integer: "an integer >= 0",
@@ -51,6 +55,7 @@ _DESCRIPTIONS = {
     non_negative_number: "a number >= 0",
     open_fraction: "a number in (0, 1)",
     fraction_up_to_one: "a number in (0, 1]",
+    fraction_from_zero: "a number in [0, 1)",
 }
 
 _TRAINING = {"epochs": positive_integer, "batch_size": positive_integer,
@@ -69,6 +74,8 @@ RULES = {
     "prune.factor": open_fraction,
     "prune.min_learning_rate": positive_number,
     "prune.max_epochs_per_stage": positive_integer,
+    "prune.gradual_epochs": non_negative_integer,
+    "prune.hysteresis": fraction_from_zero,
     **{f"{domain}.{key}": check for domain in ("source", "target")
        for key, check in {
            "num_train": positive_integer, "num_test": positive_integer,

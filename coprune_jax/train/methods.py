@@ -48,14 +48,18 @@ class Start:
 
 
 def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
-             fusion_of: Callable[[Start], str] = lambda s: s.prune.fusion):
+             **overrides):
+  """Co-Prune with the config's prune settings, some of them overridden
+  (fusion, hysteresis, gradual_epochs) for a named variant."""
   def build(start: Start):
+    prune = {**start.prune, **overrides}
     return trainers.CoPruneTrainer(
         start.classifier.train_apply, start.keep_ratios, schedule_of(start),
         start.source_weights, start.target_weights, start.data.source_train,
-        start.data.target_train, start.batch_size, start.prune.learning_rate,
-        fusion_of(start), start.prune.scope,
-        start.prune.initial_masks), start.classifier
+        start.data.target_train, start.batch_size, prune["learning_rate"],
+        prune["fusion"], prune["scope"], prune["initial_masks"],
+        hysteresis=prune["hysteresis"],
+        gradual_epochs=prune["gradual_epochs"]), start.classifier
   return build
 
 
@@ -178,8 +182,12 @@ METHODS = {
     "coprune": _coprune(lambda s: s.schedule),
     "coprune_eq7": _coprune(lambda s: cj.alpha_schedule(
         alpha_0=0.7, alpha_min=0.3, beta=3)),
-    "coprune_magnitude": _coprune(lambda s: s.schedule,
-                                  lambda s: "magnitude"),
+    "coprune_magnitude": _coprune(lambda s: s.schedule, fusion="magnitude"),
+    # Issue 16's variants beyond the paper.
+    "coprune_matched": _coprune(lambda s: s.schedule,
+                                fusion="signed_matched"),
+    "coprune_hysteresis": _coprune(lambda s: s.schedule, hysteresis=0.1),
+    "coprune_gradual": _coprune(lambda s: s.schedule, gradual_epochs=10),
     "alpha0": _coprune(_constant_alpha(0.0)),
     "alpha1": _coprune(_constant_alpha(1.0)),
     "one_time_coprune": _one_time_coprune,
@@ -197,6 +205,9 @@ KEEP_RATIO_FREE = ("distillation",)
 LABELS = {
     "coprune": "Co-Prune", "coprune_eq7": "Co-Prune, Eq. 7 (beta = 3)",
     "coprune_magnitude": "Co-Prune, magnitude fusion",
+    "coprune_matched": "Co-Prune, scale-matched signed fusion",
+    "coprune_hysteresis": "Co-Prune, hysteresis 0.1 on the fused mask",
+    "coprune_gradual": "Co-Prune, gradual sparsity over 10 epochs",
     "alpha0": "alpha = 0 (target alone)", "alpha1": "alpha = 1",
     "one_time_coprune": "one-time Co-Prune", "lwc": "LWC", "obd": "OBD",
     "lobs": "L-OBS", "dns": "DNS", "ddc_dns": "DDC-DNS",

@@ -208,8 +208,10 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
                            progress.as_meta())
         break
       if action == stages.NEXT_STAGE:
+        # A stage with no eligible epoch hands on where it ended.
+        start = stage_best if progress.stage_best_val >= 0 else state
         progress = stages.next_stage(progress)
-        state = trainer.begin_stage(_copy(stage_best), progress.stage)
+        state = trainer.begin_stage(_copy(start), progress.stage)
         continue
       stage, epoch = progress.stage, progress.epoch
       state, means = trainer.train_epoch(state, ctx.epoch_rng(phase, stage,
@@ -217,8 +219,10 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       state = trainer.end_epoch(state, means, patience, factor)
       weights, masks = trainer.target(state)
       val_accuracy = evaluate(weights, val, masks)
-      progress, is_stage_best, is_best = stages.after_epoch(progress,
-                                                            val_accuracy)
+      eligible = (trainer.at_budget(state) if hasattr(trainer, "at_budget")
+                  else True)
+      progress, is_stage_best, is_best = stages.after_epoch(
+          progress, val_accuracy, eligible)
       monitored = {}
       if monitor is not None:
         monitored["monitored_accuracy"] = evaluate(weights, monitor, masks)

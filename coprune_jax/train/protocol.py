@@ -47,7 +47,11 @@ def prune_config(keep_ratios, **overrides) -> dict:
       target_start="finetuned",
       # Also report the best test accuracy over all epochs (the paper's
       # test selection), in its own labelled column; it selects nothing.
-      report_test_selected=False)
+      report_test_selected=False,
+      # Options beyond the paper (pruners.cooperative): DNS-style hysteresis
+      # on the fused mask, and the keep ratios reached gradually over the
+      # first epochs instead of at the first step.
+      hysteresis=0.0, gradual_epochs=0)
   unknown = set(overrides) - set(config)
   if unknown:
     raise ValueError(f"unknown prune settings {sorted(unknown)}")

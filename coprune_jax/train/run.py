@@ -107,7 +107,8 @@ def prepare_workdir(workdir: str, config, resume: bool,
 # Settings added after runs were written, at the values those runs used:
 # an old run resumes with them (and says which to --set if they differ).
 _LEGACY_SETTINGS = {
-    "prune": {"target_start": "finetuned", "report_test_selected": False},
+    "prune": {"target_start": "finetuned", "report_test_selected": False,
+              "hysteresis": 0.0, "gradual_epochs": 0},
     "baselines": {"dns_centre": "kth"},
 }
 

@@ -65,12 +65,17 @@ def finished(progress: Progress) -> Progress:
   return dataclasses.replace(progress, done=True)
 
 
-def after_epoch(progress: Progress, val_accuracy: float
-                ) -> tuple[Progress, bool, bool]:
+def after_epoch(progress: Progress, val_accuracy: float,
+                eligible: bool = True) -> tuple[Progress, bool, bool]:
   """(progress, best of its stage so far, best of the run so far).
 
   Ties keep the earlier epoch: only a strictly higher accuracy replaces.
+  An epoch that is not `eligible` (e.g. still denser than the budget)
+  replaces nothing.
   """
+  if not eligible:
+    return dataclasses.replace(progress, epoch=progress.epoch + 1,
+                               step=progress.step + 1), False, False
   stage_best = val_accuracy > progress.stage_best_val
   run_best = val_accuracy > progress.best_val
   progress = dataclasses.replace(

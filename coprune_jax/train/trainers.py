@@ -83,14 +83,23 @@ class CoPruneTrainer:
   # Another mask function of `make_cooperative_step` (e.g. channel masks);
   # then `keep_ratios`, `fusion` and `scope` are unused.
   mask_fn: Optional[Callable] = None
-
+  hysteresis: float = 0.0  # see pruners.cooperative
+  # Reach the keep ratios on Zhu & Gupta's schedule over this many epochs;
+  # only epochs at the keep ratios compete for the best (`at_budget`).
+  gradual_epochs: int = 0
   loss_key = "target_loss"
 
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
+    self.gradual_steps = self.gradual_epochs * (len(self.target_train)
+                                                // self.batch_size)
     self.step = cj.make_cooperative_step(
         self.train_apply, self.keep_ratios, fusion=self.fusion,
-        scope=self.scope, has_model_state=True, mask_fn=self.mask_fn)
+        scope=self.scope, has_model_state=True, mask_fn=self.mask_fn,
+        hysteresis=self.hysteresis, gradual_steps=self.gradual_steps)
+
+  def at_budget(self, state) -> bool:
+    return int(state.target.opt_state.count) >= self.gradual_steps
 
   @property
   def num_stages(self) -> int:
