@@ -10,7 +10,6 @@ from coprune_jax.compression.weight_sharing import share_weights
 from coprune_jax.compression.weight_sharing import shared_params
 from coprune_jax.core.alpha import alpha_schedule
 from coprune_jax.core.alpha import AlphaSchedule
-from coprune_jax.core.cooperative import adam_with_plateau
 from coprune_jax.core.cooperative import begin_stage
 from coprune_jax.core.cooperative import CoPruneState
 from coprune_jax.core.cooperative import end_epoch
@@ -31,6 +30,7 @@ from coprune_jax.core.masks import magnitude_fusion
 from coprune_jax.core.masks import magnitude_masks
 from coprune_jax.core.masks import score_masks
 from coprune_jax.core.masks import signed_fusion
+from coprune_jax.core.plateau import adam_with_plateau
 from coprune_jax.core.plateau import plateau_end_epoch
 from coprune_jax.core.plateau import plateau_init
 from coprune_jax.core.plateau import plateau_of

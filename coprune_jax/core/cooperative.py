@@ -47,26 +47,6 @@ class CoPruneState(NamedTuple):
       lambda self: plateau.plateau_of(self.target.opt_state))
 
 
-def adam_with_plateau(learning_rate: float = 1e-3
-                      ) -> optax.GradientTransformation:
-  """Co-Prune's default optimizer: Adam, lr set by the plateau control.
-
-  Bit for bit `optax.adam(learning_rate)` until the plateau control lowers
-  the rate (`end_epoch`).
-  """
-  return optax.chain(optax.scale_by_adam(),
-                     plateau.scale_by_plateau(learning_rate))
-
-
-def _domain_state(params, model_state, masks, optimizer) -> DomainState:
-  # The step donates the state's buffers: own copies, so that the caller's
-  # arrays survive and one array may start both domains.
-  params, model_state, masks = jax.tree.map(jnp.copy,
-                                            (params, model_state, masks))
-  return DomainState(params, pruning.init_with_masks(optimizer, params, masks),
-                     model_state)
-
-
 def init_coprune_state(source_params: PyTree, target_params: PyTree,
                        keep_ratios: PyTree, alpha: float = 0.7,
                        learning_rate: float = 1e-3,
@@ -92,7 +72,7 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
       start, or the all-ones version of another mask function's masks
       (channel masks also cover biases).
     optimizer: the transformation both domains train with, instead of
-      `adam_with_plateau(learning_rate)`; pass the same to
+      `plateau.adam_with_plateau(learning_rate)`; pass the same to
       `make_cooperative_step` and `begin_stage`.
   """
   tree_paths.check_same_layout(source_params, target_params, "source params",
@@ -106,12 +86,12 @@ def init_coprune_state(source_params: PyTree, target_params: PyTree,
              masks_lib.all_ones_masks(target_params, keep_ratios))
   masks_lib.check_masks(source_params, masks[0])
   masks_lib.check_masks(target_params, masks[1])
-  optimizer = optimizer or adam_with_plateau(learning_rate)
+  optimizer = optimizer or plateau.adam_with_plateau(learning_rate)
   return CoPruneState(
-      source=_domain_state(source_params, source_model_state, masks[0],
-                           optimizer),
-      target=_domain_state(target_params, target_model_state, masks[1],
-                           optimizer),
+      source=domain_step.init_domain_state(source_params, masks[0], optimizer,
+                                           source_model_state),
+      target=domain_step.init_domain_state(target_params, masks[1], optimizer,
+                                           target_model_state),
       alpha=jnp.asarray(alpha, jnp.float32),
       stage=jnp.zeros((), jnp.int32))
 
@@ -214,7 +194,7 @@ def make_cooperative_step(
   source_pruner, target_pruner = coprune_pruners(
       keep_ratios, fusion, scope, straight_through_gradient, update_masks,
       mask_fn, hysteresis, gradual_steps)
-  optimizer = optimizer or adam_with_plateau()
+  optimizer = optimizer or plateau.adam_with_plateau()
   objective = losses.classification_objective(apply_fn, loss_fn,
                                                     has_model_state)
   source_update = domain_step.make_domain_update(
@@ -264,7 +244,7 @@ def begin_stage(state: CoPruneState, alpha: float,
   (then `learning_rate` is unused).
   """
   masks_lib.check_alpha(alpha)
-  optimizer = optimizer or adam_with_plateau(learning_rate)
+  optimizer = optimizer or plateau.adam_with_plateau(learning_rate)
 
   def fresh(domain: DomainState) -> DomainState:
     # The update count goes on, as schedules of the step count expect.

@@ -9,6 +9,7 @@ Co-Prune is two of these steps, one per domain, jitted together.
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from coprune_jax.core import losses
@@ -28,6 +29,18 @@ class DomainState(NamedTuple):
   @property
   def masks(self) -> PyTree:
     return pruning.masks_of(self.opt_state)
+
+
+def init_domain_state(params: PyTree, masks: PyTree,
+                      optimizer: optax.GradientTransformation,
+                      model_state: PyTree = None, count=0) -> DomainState:
+  """A model starting from `masks` under `cj.pruned(optimizer, ...)`, after
+  `count` updates. Own copies of the arrays: the steps donate the state, so
+  the caller's arrays survive and one array may start two models."""
+  params, masks, model_state = jax.tree.map(jnp.copy,
+                                            (params, masks, model_state))
+  return DomainState(params, pruning.init_with_masks(optimizer, params, masks,
+                                                     count), model_state)
 
 
 def make_domain_update(objective: Objective,

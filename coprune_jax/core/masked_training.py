@@ -8,12 +8,11 @@ masks: LWC, OBD, L-OBS and one-time Co-Prune retrain with
 from typing import Any, Callable, Optional
 
 import jax
-import jax.numpy as jnp
 import optax
 
-from coprune_jax.core import cooperative
 from coprune_jax.core import domain_step
 from coprune_jax.core import losses
+from coprune_jax.core import plateau
 from coprune_jax.core import pruners as pruners_lib
 from coprune_jax.core import pruning
 from coprune_jax.core.domain_step import DomainState
@@ -28,13 +27,9 @@ def init_masked_state(params: PyTree, masks: PyTree,
                       count=0) -> DomainState:
   """A model starting from `masks`, with `optimizer` (default Adam with the
   plateau-controlled lr at `learning_rate`) after `count` updates."""
-  # Own copies: the step donates the state.
-  params, masks, model_state = jax.tree.map(jnp.copy,
-                                            (params, masks, model_state))
-  optimizer = optimizer or cooperative.adam_with_plateau(learning_rate)
-  return DomainState(params, pruning.init_with_masks(optimizer, params,
-                                                        masks, count),
-                     model_state)
+  return domain_step.init_domain_state(
+      params, masks, optimizer or plateau.adam_with_plateau(learning_rate),
+      model_state, count)
 
 
 def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
@@ -57,7 +52,7 @@ def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
       raise ValueError("make_masked_step needs apply_fn or objective")
     objective = losses.classification_objective(apply_fn, loss_fn,
                                                      has_model_state)
-  tx = pruning.pruned(optimizer or cooperative.adam_with_plateau(),
+  tx = pruning.pruned(optimizer or plateau.adam_with_plateau(),
                          pruner or pruners_lib.fixed())
   return jax.jit(domain_step.make_domain_update(objective, tx),
                  donate_argnums=0)

@@ -106,6 +106,17 @@ def scale_by_plateau(learning_rate: float = 1e-3
   return optax.GradientTransformation(init, update)
 
 
+def adam_with_plateau(learning_rate: float = 1e-3
+                      ) -> optax.GradientTransformation:
+  """Co-Prune's default optimizer: Adam, lr set by the plateau control.
+
+  Bit for bit `optax.adam(learning_rate)` until the plateau control lowers
+  the rate (`end_epoch`).
+  """
+  return optax.chain(optax.scale_by_adam(),
+                     scale_by_plateau(learning_rate))
+
+
 def _is_plateau(node) -> bool:
   return isinstance(node, PlateauState)
 
