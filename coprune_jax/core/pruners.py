@@ -135,7 +135,9 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
       (e.g. an optax schedule). `update(..., alpha=a)` overrides it for one
       update, e.g. from a stage controller that holds alpha in its state.
     fusion: "signed", "magnitude" (alpha |W_s| + (1 - alpha) |W_t|, the
-      released code's) or `(source_w, target_w, alpha) -> scores`.
+      released code's), either with "_matched" (each layer divided by its
+      mean magnitude first, `masks.scale_matched`), or `(source_w,
+      target_w, alpha) -> scores`.
     scope, update_every, gradient, prunable: as in `magnitude`.
     hysteresis: > 0 updates the masks by DNS-style surgery on the fused
       scores instead of taking their top k: cut below (1 - h) c, keep above
