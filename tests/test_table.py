@@ -195,6 +195,7 @@ def test_reference_protocol_table_reports_test_selection_beside_ours(tmp_path):
     assert cell[table_report.TEST_SELECTED] >= cell["on_target_test"]
   markdown = (tmp_path / "results" / "tiny.md").read_text()
   assert "## Selected on TEST data" in markdown
+  assert "the methods start from the source" in markdown
   assert "mask overlap" in markdown and "Co-Prune at 20: " in markdown
   iou = pruned[0]["mask_iou"]
   assert all(0.0 <= v <= 1.0 for v in iou.values()) and "mask_iou" not in (

@@ -144,8 +144,13 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
       entries.append("" if r is None else f"{_accuracy_text(r)}; "
                      f"{100 * r['kept_ratio_mean']:.3f}%")
     lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
+  from_source = config.prune.get("target_start") == "source"
   for r in free:  # one model whatever the keep setting
-    lines += ["", f"{LABELS[r['method']]}: {_accuracy_text(r)} with "
+    label = LABELS[r["method"]]
+    if r["method"] == DENSE and from_source:
+      label = ("fine-tuned target, dense (for reference: the methods start "
+               "from the source, prune.target_start='source')")
+    lines += ["", f"{label}: {_accuracy_text(r)} with "
               f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
   if paired:
     lines += _paired_markdown(paired, settings, method_order)
