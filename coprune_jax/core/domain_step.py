@@ -17,7 +17,6 @@ from coprune_jax.core import pruning
 from coprune_jax.core import straight_through
 
 PyTree = Any
-Objective = losses.Objective
 
 
 class DomainState(NamedTuple):
@@ -43,7 +42,7 @@ def init_domain_state(params: PyTree, masks: PyTree,
                                                      count), model_state)
 
 
-def make_domain_update(objective: Objective,
+def make_domain_update(objective: losses.Objective,
                        tx: optax.GradientTransformationExtraArgs):
   """Returns `update(state, batch, **extra_args) -> (state, metrics)`.
 

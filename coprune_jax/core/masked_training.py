@@ -51,8 +51,8 @@ def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
     if apply_fn is None:
       raise ValueError("make_masked_step needs apply_fn or objective")
     objective = losses.classification_objective(apply_fn, loss_fn,
-                                                     has_model_state)
+                                                has_model_state)
   tx = pruning.pruned(optimizer or plateau.adam_with_plateau(),
-                         pruner or pruners_lib.fixed())
+                      pruner or pruners_lib.fixed())
   return jax.jit(domain_step.make_domain_update(objective, tx),
                  donate_argnums=0)
