@@ -91,8 +91,9 @@ class CoPruneTrainer:
 
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
-    self.gradual_steps = self.gradual_epochs * (len(self.target_train)
-                                                // self.batch_size)
+    self.gradual_steps = (self.gradual_epochs * (len(self.target_train)
+                                                 // self.batch_size)
+                          if self.gradual_epochs else 0)
     self.step = cj.make_cooperative_step(
         self.train_apply, self.keep_ratios, fusion=self.fusion,
         scope=self.scope, has_model_state=True, mask_fn=self.mask_fn,
