@@ -299,3 +299,21 @@ def test_dense_training_adds_the_penalty_to_the_loss(experiment, tmp_path):
   # Adam moves each weight by about the learning rate per step whatever the
   # gradient scale: 10 steps shrink the squares by about half.
   assert float(squares(decayed[0])) < 0.75 * float(squares(plain[0]))
+
+
+def test_runs_written_before_a_setting_existed_resume_with_its_old_value(
+    tmp_path):
+  config = tiny_config()
+  config.baselines = dict(dns_hysteresis=0.1)
+  workdir = str(tmp_path / "run")
+  run.prepare_workdir(workdir, config, resume=False)
+  with open(os.path.join(workdir, "config.json")) as f:
+    saved = json.load(f)
+  del saved["prune"]["target_start"]  # as written before the setting
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(saved, f)
+  run.prepare_workdir(workdir, config, resume=True)  # the old value: same
+  config.baselines = dict(dns_hysteresis=0.1, dns_centre="budget")
+  with pytest.raises(config_files.ConfigError,
+                     match="baselines.dns_centre: 'kth' -> 'budget'"):
+    run.prepare_workdir(workdir, config, resume=True)

@@ -113,11 +113,13 @@ _LEGACY_SETTINGS = {
 }
 
 
-def _with_legacy_settings(saved: dict) -> dict:
+def _with_legacy_settings(saved: dict, current: dict) -> dict:
+  """`saved` with the settings the current config has and it lacks."""
   for section, settings in _LEGACY_SETTINGS.items():
     if isinstance(saved.get(section), dict):
       for key, value in settings.items():
-        saved[section].setdefault(key, value)
+        if key in current.get(section, {}):
+          saved[section].setdefault(key, value)
   return saved
 
 
@@ -131,7 +133,7 @@ def _check_workdir(workdir: str, config, resume: bool,
       raise ConfigError(f"{workdir} already holds a run; pass --resume to "
                         f"continue it or choose another --workdir")
     with open(config_path) as f:
-      saved = _with_legacy_settings(json.load(f))
+      saved = _with_legacy_settings(json.load(f), current)
     for key in _NOT_COMPARED_ON_RESUME + tuple(ignore):
       saved.pop(key, None)
       current.pop(key, None)
