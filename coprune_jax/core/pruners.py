@@ -451,12 +451,12 @@ def dns(keep_ratios, *, seed: int = 0, hysteresis: float = 0.1,
         centre: str = "budget") -> Pruner:
   """Dynamic network surgery (Guo et al. 2016): after each update, with
   probability (1 + gamma * t)^-power, cut weights below and splice back
-  weights above a band around each layer's k-th largest magnitude
-  (`baselines.dns`; `centre="budget"` places the band so that the kept
-  count stays on the keep ratio); straight-through gradients. Start it from masks
-  (`cj.init_with_masks`, e.g. the magnitude masks): an update keeps the
-  mask state of weights inside the band. The random draw of update t comes
-  from `seed` and t.
+  weights above a band of +-`hysteresis` around a centre (`baselines.dns`):
+  by default placed so that each layer keeps its count ("budget"), or the
+  layer's k-th largest magnitude ("kth", whose count drifts).
+  Straight-through gradients. Start it from masks (`cj.init_with_masks`,
+  e.g. the magnitude masks): an update keeps the mask state of weights
+  inside the band. The random draw of update t comes from `seed` and t.
   """
   if centre not in dns_lib.CENTRES:
     raise ValueError(f"centre must be one of {dns_lib.CENTRES}, got "
