@@ -58,7 +58,7 @@ def test_budget_centre_lands_on_the_kept_count_where_the_kth_rule_drifts():
     assert int(kth["w"].sum()) > 1.2 * count
     masks = ones
     w = weight
-    for step in range(20):  # a random walk of the weights, surgery each step
+    for step in range(8):  # a random walk of the weights, surgery each step
       w = w + 0.05 * jax.random.normal(jax.random.fold_in(key_walk, step),
                                        w.shape)
       masks = dns.dns_masks({"w": w}, masks, ratios, jax.random.key(0), 0)

@@ -26,6 +26,7 @@ def eight_devices():
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # the 8-device worker takes ~25 s on 2 CPU cores
 def test_cooperative_steps_on_8_devices_equal_one_device(eight_devices):
   assert eight_devices["devices"] == 8
   report = eight_devices["cooperative"]
@@ -38,6 +39,7 @@ def test_cooperative_steps_on_8_devices_equal_one_device(eight_devices):
     assert mesh_kept == one_device_kept
 
 
+@pytest.mark.slow  # the 8-device worker takes ~25 s on 2 CPU cores
 def test_a_baselines_masked_step_on_8_devices_equals_one_device(eight_devices):
   report = eight_devices["dns"]  # DNS: mask surgery every step
   assert report["mask_mismatches"] == 0, report
@@ -45,21 +47,25 @@ def test_a_baselines_masked_step_on_8_devices_equals_one_device(eight_devices):
   assert report["max_relative_difference"] < 1e-4, report
 
 
+@pytest.mark.slow  # the 8-device worker takes ~25 s on 2 CPU cores
 def test_masks_are_sharded_like_their_params(eight_devices):
   assert eight_devices["sharded_mask_spec"] == "P(None, None, None, 'data')"
   assert eight_devices["replicated_mask_spec"] == "P()"
 
 
+@pytest.mark.slow  # the 8-device worker takes ~25 s on 2 CPU cores
 def test_topk_of_a_sharded_parameter_is_the_layers_topk(eight_devices):
   assert eight_devices["topk_exact"] == [True, True]
 
 
+@pytest.mark.slow  # the 8-device worker takes ~25 s on 2 CPU cores
 def test_evaluation_split_over_the_mesh_counts_every_example_once(
     eight_devices):
   local, placed = eight_devices["evaluation"]
   assert placed == local and 0 < local < 1
 
 
+@pytest.mark.slow  # the 8-device worker takes ~25 s on 2 CPU cores
 def test_bad_mesh_input_is_refused_with_a_clear_error(eight_devices):
   batch, no_axis, no_match = eight_devices["errors"]
   assert "12 examples does not split over 8 devices" in batch
