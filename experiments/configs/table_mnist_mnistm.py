@@ -15,30 +15,20 @@ patches; the source trains on MNIST's train split only): half of it is the
 target's labelled pool, half its test set, split per class with a fixed seed.
 """
 
-import ml_collections
+import os
 
-from coprune_jax.train import protocol
+from coprune_jax.train import config_files
 
 
 def get_config(argument="100"):
-  c = ml_collections.ConfigDict()
-  c.seeds = (0,)
-  c.split_seed = 0
-  c.data_root = "../shared/data"
-  c.checkpoint_every_seconds = 60.0
-  c.source = dict(kind="npz", path="{data_root}/digits/mnist.npz",
-                  val_fraction=0.1,
-                  augmentation=dict(pad=2, crop=True, flip=False))
+  # MNIST -> USPS's experiment with MNIST-M as the target.
+  c = config_files.load_config(os.path.join(os.path.dirname(__file__),
+                                            f"table_mnist_usps.py:{argument}"))
   c.target = dict(kind="mnist_m_npz",
                   path="{data_root}/digits/mnist_m_test.npz",
-                  test_fraction=0.5, labels_per_class=100, val_per_class=20,
+                  test_fraction=0.5,
+                  labels_per_class=c.target.labels_per_class,
+                  val_per_class=c.target.val_per_class,
                   augmentation=dict(pad=2, crop=True, flip=False))
-  c.align = dict(source_drop=(), target_drop=(), source_rename={},
-                 target_rename={})
-  c.input = dict(image_size=32, channels=3)
-  c.model = dict(name="cifar_net", kwargs={})
-  # 54,000 source training images: 5 epochs are 2,110 steps of batch 128.
-  c.pretrain = dict(epochs=5, batch_size=128, learning_rate=1e-3)
-  c.finetune = dict(epochs=60, batch_size=128, learning_rate=1e-3)
-  c.prune = protocol.prune_config(protocol.CIFAR_NET_KEEP_RATIOS_1_35)
-  return protocol.pair_table(c, "mnist_mnistm", argument)
+  c.table.name = c.table.name.replace("mnist_usps", "mnist_mnistm")
+  return c
