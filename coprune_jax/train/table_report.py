@@ -172,19 +172,24 @@ def _test_selected_markdown(rows, settings, method_order) -> list[str]:
       "", "The best target test accuracy over all epochs of each run, as the "
       "paper and the released code select; only to compare with their "
       "numbers. It is optimistic by construction: the tables above select "
-      "on validation data.", "",
-      "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
-      "|---|" + "---|" * len(settings)]
+      "on validation data."]
+  return lines + _method_table(
+      rows, settings, method_order,
+      lambda r: "" if "test_selected_mean" not in r else _accuracy_text({
+          "test_accuracy_mean": r["test_selected_mean"],
+          "test_accuracy_std": r["test_selected_std"],
+          "seeds": r["test_selected_seeds"]}))
+
+
+def _method_table(rows, settings, method_order, text) -> list[str]:
+  """A markdown table of `text(row)` per method and setting, without the
+  methods that have no entry."""
+  lines = ["", "| method | " + " | ".join(f"{s} kept" for s in settings)
+           + " |", "|---|" + "---|" * len(settings)]
   by_key = {(r["setting"], r["method"]): r for r in rows}
   for method in method_order:
-    entries = []
-    for setting in settings:
-      r = by_key.get((setting, method))
-      entries.append("" if r is None or "test_selected_mean" not in r else
-                     _accuracy_text({
-                         "test_accuracy_mean": r["test_selected_mean"],
-                         "test_accuracy_std": r["test_selected_std"],
-                         "seeds": r["test_selected_seeds"]}))
+    entries = [text(by_key[(setting, method)])
+               if (setting, method) in by_key else "" for setting in settings]
     if any(entries):
       lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
   return lines
@@ -204,18 +209,9 @@ def _paired_markdown(paired, settings, method_order) -> list[str]:
       f"Test accuracy minus {reference}'s on the same seed (same source and "
       f"fine-tuned start; each method draws its own data order), in "
       f"percentage points: mean +- std (n), and on how many of the n seeds "
-      f"the method is ahead.", "",
-      "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
-      "|---|" + "---|" * len(settings)]
-  by_key = {(r["setting"], r["method"]): r for r in paired}
-  for method in method_order:
-    entries = []
-    for setting in settings:
-      r = by_key.get((setting, method))
-      entries.append("" if r is None else _difference_text(r))
-    if any(entries):
-      lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
-  return lines
+      f"the method is ahead."]
+  return lines + _method_table(paired, settings, method_order,
+                               _difference_text)
 
 
 def _plot(path: str, rows, method_order) -> None:
