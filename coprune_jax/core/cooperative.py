@@ -246,12 +246,8 @@ def begin_stage(state: CoPruneState, alpha: float,
   masks_lib.check_alpha(alpha)
   optimizer = optimizer or plateau.adam_with_plateau(learning_rate)
 
-  def fresh(domain: DomainState) -> DomainState:
-    # The update count goes on, as schedules of the step count expect.
-    return domain._replace(opt_state=pruning.init_with_masks(
-        optimizer, domain.params, domain.masks, domain.opt_state.count))
-
   next_stage = state.stage + 1 if stage is None else stage
+  fresh = lambda domain: domain_step.with_fresh_optimizer(domain, optimizer)
   return state._replace(source=fresh(state.source), target=fresh(state.target),
                         alpha=jnp.asarray(alpha, jnp.float32),
                         stage=jnp.asarray(next_stage, jnp.int32))

@@ -42,6 +42,15 @@ def init_domain_state(params: PyTree, masks: PyTree,
                                                      count), model_state)
 
 
+def with_fresh_optimizer(state: DomainState,
+                         optimizer: optax.GradientTransformation
+                         ) -> DomainState:
+  """`state` with `optimizer` started afresh (a new stage); params and masks
+  stay, and the update count goes on, as schedules of the count expect."""
+  return state._replace(opt_state=pruning.init_with_masks(
+      optimizer, state.params, state.masks, state.opt_state.count))
+
+
 def make_domain_update(objective: losses.Objective,
                        tx: optax.GradientTransformationExtraArgs):
   """Returns `update(state, batch, **extra_args) -> (state, metrics)`.

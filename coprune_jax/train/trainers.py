@@ -19,6 +19,7 @@ import optax
 
 import coprune_jax as cj
 from coprune_jax import sharding
+from coprune_jax.core import domain_step
 from coprune_jax.core import losses
 from coprune_jax.core import masked_training
 from coprune_jax.core import plateau as plateau_lib
@@ -214,9 +215,8 @@ class MaskedTrainer:
   def begin_stage(self, stage_best, stage):
     del stage
     # Fresh Adam and lr; the update count goes on (DNS's schedule reads it).
-    return masked_training.init_masked_state(
-        stage_best.params, stage_best.masks, self.learning_rate,
-        stage_best.model_state, count=stage_best.opt_state.count)
+    return domain_step.with_fresh_optimizer(
+        stage_best, cj.adam_with_plateau(self.learning_rate))
 
   def target(self, state):
     return (state.params, state.model_state), state.masks
