@@ -22,7 +22,7 @@ log=${OUT:-/tmp}/bench_gpu.log
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   echo "commit ${COMMIT:-unknown}"
-  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_topk.py \
+  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/core/test_topk.py \
     -k "per_layer_path or float64 or ties or infinities"
   timeout 80 python3 experiments/bench_masks.py --digit-bits 4 2 3 5 \
     --row-lengths 1024 4096 --stages --json "$results/bench_masks_gpu.json"

@@ -5,7 +5,7 @@ masks from the signed fusion, per layer) on the CIFAR-Net tree at the
 reference's 1.35% ratios and the ResNet-18 tree at 4% of every kernel, for
 every (digit bits, row length, counting form) of the batched radix select in
 `coprune_jax.core.topk`, and for two baselines: the previous per-layer selection
-(32 compare-and-count passes per layer, `tests/per_layer_topk.py`) and
+(32 compare-and-count passes per layer, `tests/core/per_layer_topk.py`) and
 `lax.top_k` per layer. This is the measurement behind the per-backend digit
 width in `coprune_jax/core/topk.py`. Every variant's masks are checked equal to
 the per-layer path's before timing (so on every backend it runs on).
@@ -33,7 +33,7 @@ from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.train import protocol
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from tests import per_layer_topk  # pylint: disable=g-import-not-at-top
+from tests.core import per_layer_topk  # pylint: disable=g-import-not-at-top
 from bench_step import lax_top_k_mask, median_seconds  # pylint: disable=g-import-not-at-top
 
 

@@ -160,7 +160,7 @@ def pipeline_on_two_devices(workdir):
   """The tiny pipeline of test_pipeline through the CLI, on 1 and 2 devices:
   first-epoch losses of every phase, and the kept counts."""
   from coprune_jax import cli  # pylint: disable=g-import-not-at-top
-  from tests.test_pipeline import OFFLINE_CONFIG, TINY  # pylint: disable=g-import-not-at-top
+  from tests.pipeline_configs import OFFLINE_CONFIG, TINY  # pylint: disable=g-import-not-at-top
   sets = [x for item in TINY for x in ("--set", item)]
   outcome = {}
   for devices in (None, 2):

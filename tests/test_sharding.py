@@ -105,7 +105,7 @@ def first_epoch_losses(workdir):
 @pytest.mark.slow  # ~50 s on 2 CPU cores
 def test_two_processes_train_as_one_host_would(tmp_path):
   from coprune_jax import cli
-  from tests.test_pipeline import OFFLINE_CONFIG, TINY
+  from tests.pipeline_configs import OFFLINE_CONFIG, TINY
   sets = [x for item in TINY for x in ("--set", item)]
   run = ["run", OFFLINE_CONFIG, "--no-progress"] + sets
   assert cli.main(run + ["--workdir", str(tmp_path / "one")]) == 0
@@ -168,7 +168,7 @@ def test_a_one_device_mesh_runs_the_step_unchanged():
 def test_bad_device_flags_end_with_a_clear_error(tmp_path, capsys):
   from coprune_jax import cli
   from experiments import run_table
-  from tests.test_pipeline import OFFLINE_CONFIG
+  from tests.pipeline_configs import OFFLINE_CONFIG
   assert cli.main(["run", OFFLINE_CONFIG, "--workdir", str(tmp_path / "a"),
                    "--shard", "fc1"]) == 2
   assert "need a device count" in capsys.readouterr().err

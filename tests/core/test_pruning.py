@@ -6,7 +6,7 @@ import optax
 import pytest
 
 import coprune_jax as cj
-from tests.conftest import dict_params
+from tests.trees import dict_params
 
 
 def loss(params):

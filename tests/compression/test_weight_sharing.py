@@ -7,7 +7,7 @@ import pytest
 import coprune_jax as cj
 from coprune_jax.compression import huffman
 from coprune_jax.compression import weight_sharing
-from tests.conftest import dict_params
+from tests.trees import dict_params
 
 
 def test_kmeans_finds_well_separated_clusters_and_ignores_pruned_entries():

@@ -1,7 +1,6 @@
 """The previous exact top-k (32 compare-and-count passes per layer), kept as
 an independent oracle for `coprune_jax.core.topk` and as a benchmark baseline."""
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 

@@ -5,8 +5,8 @@ import numpy as np
 import coprune_jax as cj
 from coprune_jax.baselines import dns
 from coprune_jax.core import masked_training
-from tests.conftest import linen_params
-from tests.test_cooperative import class_batch, linen_apply
+from tests.trees import linen_params
+from tests.trees import class_batch, linen_apply
 
 
 def test_fixed_mask_retraining_freezes_pruned_weights_and_learns():

@@ -196,7 +196,7 @@ def test_feature_vector_domains_are_normalised_per_feature(tmp_path):
     local_files.save_npz(str(tmp_path / f"{name}.npz"), domain_lib.Domain(
         name, x[:40], y[:40], x[40:], y[40:], ("a", "b", "c")))
   config = config_files.load_config(os.path.join(
-      os.path.dirname(__file__), "..", "experiments", "configs",
+      os.path.dirname(__file__), "..", "..", "experiments", "configs",
       "offline_default.py"))
   config_files.apply_overrides(config, [
       f"data_root={tmp_path}", "source.kind=npz", "target.kind=npz",

@@ -6,7 +6,7 @@ import pytest
 
 import coprune_jax as cj
 from coprune_jax.core import tree_paths
-from tests.conftest import linen_params
+from tests.trees import linen_params
 
 
 def masks_by_name(masks):

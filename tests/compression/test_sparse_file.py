@@ -7,7 +7,7 @@ import pytest
 import coprune_jax as cj
 from coprune_jax.compression import sparse_file
 from coprune_jax.core import tree_paths
-from tests.conftest import dict_params
+from tests.trees import dict_params
 
 
 def masked(params, masks):

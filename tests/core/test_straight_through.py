@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from tests.conftest import TinyLinen, linen_params
+from tests.trees import TinyLinen, linen_params
 
 
 def loss_of_masked(params, masks, straight_through, inputs):

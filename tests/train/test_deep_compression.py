@@ -6,7 +6,7 @@ from coprune_jax.compression import weight_sharing
 from coprune_jax.train import deep_compression
 from coprune_jax.train import phases
 from coprune_jax.train import run
-from tests.test_pipeline import tiny_config
+from tests.pipeline_configs import tiny_config
 
 
 def test_stage_sizes_of_a_hand_made_layer():

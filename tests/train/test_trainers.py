@@ -5,8 +5,8 @@ import pytest
 
 import coprune_jax as cj
 from coprune_jax.train import trainers
-from tests.conftest import linen_params
-from tests.test_cooperative import linen_apply
+from tests.trees import linen_params
+from tests.trees import linen_apply
 
 
 def trainer(initial_masks):

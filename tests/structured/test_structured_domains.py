@@ -4,7 +4,7 @@ import os
 import pytest
 
 from experiments import structured_domains
-from tests.test_pipeline import OFFLINE_CONFIG
+from tests.pipeline_configs import OFFLINE_CONFIG
 
 # A tiny LeNet-5 run of the offline default: seconds, not minutes.
 TINY = [

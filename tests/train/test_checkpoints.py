@@ -8,7 +8,7 @@ from coprune_jax import cli
 from coprune_jax.train import phases
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 from coprune_jax.train.config_files import ConfigError
-from tests.test_pipeline import OFFLINE_CONFIG, TINY
+from tests.pipeline_configs import OFFLINE_CONFIG, TINY
 
 
 def truncate_arrays(step_dir):

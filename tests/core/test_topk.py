@@ -5,7 +5,7 @@ import pytest
 
 from coprune_jax.core import keep_ratios as keep_ratios_lib
 from coprune_jax.core import topk
-from tests import per_layer_topk
+from tests.core import per_layer_topk
 
 
 def reference_top(scores: np.ndarray, count: int) -> np.ndarray:

@@ -7,20 +7,8 @@ from flax import nnx
 
 import coprune_jax as cj
 from coprune_jax.core import tree_paths
-from tests.conftest import TinyLinen, TinyNnx, dict_params, linen_params
-
-
-def class_batch(seed, num_classes=3, size=24, shift=0.0):
-  """Images whose mean pattern depends on the label, plus noise."""
-  key_labels, key_noise, key_proto = jax.random.split(jax.random.key(seed), 3)
-  prototypes = jax.random.normal(jax.random.key(99), (num_classes, 5, 5, 2))
-  labels = jax.random.randint(key_labels, (size,), 0, num_classes)
-  noise = 0.3 * jax.random.normal(key_noise, (size, 5, 5, 2))
-  return prototypes[labels] + noise + shift, labels
-
-
-def linen_apply(params, inputs):
-  return TinyLinen().apply({"params": params}, inputs)
+from tests.trees import (TinyNnx, class_batch, dict_params, linen_apply,
+                         linen_params)
 
 
 def dict_apply(params, inputs):

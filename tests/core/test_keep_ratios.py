@@ -7,7 +7,7 @@ import pytest
 
 from coprune_jax.core import keep_ratios as keep_ratios_lib
 from coprune_jax.core import tree_paths
-from tests.conftest import dict_params, linen_params, nnx_params
+from tests.trees import dict_params, linen_params, nnx_params
 
 
 def ratios_by_name(tree):

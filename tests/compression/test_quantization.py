@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from coprune_jax.compression import quantization
-from tests.conftest import dict_params
+from tests.trees import dict_params
 
 
 def test_uniform_quantization_of_a_hand_made_array():

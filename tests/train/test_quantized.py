@@ -6,7 +6,7 @@ import coprune_jax as cj
 from coprune_jax.train import phases
 from coprune_jax.train import quantized
 from coprune_jax.train import run
-from tests.test_pipeline import tiny_config
+from tests.pipeline_configs import tiny_config
 
 
 def test_quantized_bytes_of_a_hand_made_layer():

@@ -13,9 +13,9 @@ from coprune_jax.train import protocol
 from coprune_jax.train import run
 from coprune_jax.train import table
 from coprune_jax.train import table_report
-from tests.test_pipeline import tiny_config
+from tests.pipeline_configs import tiny_config
 
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "experiments",
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "experiments",
                        "configs")
 SETTING = ("20", [("conv1/kernel", 0.5), (".*", 0.2)])
 
