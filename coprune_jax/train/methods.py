@@ -52,14 +52,15 @@ def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
   """Co-Prune with the config's prune settings, some of them overridden
   (fusion, hysteresis, gradual_epochs) for a named variant."""
   def build(start: Start):
-    prune = {**start.prune, **overrides}
+    settings = {name: start.prune[name] for name in trainers.COPRUNE_SETTINGS}
     return trainers.CoPruneTrainer(
-        start.classifier.train_apply, start.keep_ratios, schedule_of(start),
-        start.source_weights, start.target_weights, start.data.source_train,
-        start.data.target_train, start.batch_size, prune["learning_rate"],
-        prune["fusion"], prune["scope"], prune["initial_masks"],
-        hysteresis=prune["hysteresis"],
-        gradual_epochs=prune["gradual_epochs"]), start.classifier
+        train_apply=start.classifier.train_apply,
+        keep_ratios=start.keep_ratios, schedule=schedule_of(start),
+        source_weights=start.source_weights,
+        target_weights=start.target_weights,
+        source_train=start.data.source_train,
+        target_train=start.data.target_train, batch_size=start.batch_size,
+        **{**settings, **overrides}), start.classifier
   return build
 
 
@@ -69,9 +70,11 @@ def _constant_alpha(alpha: float):
 
 def _masked(start: Start, masks: PyTree, weights=None, **kwargs):
   return trainers.MaskedTrainer(
-      start.classifier.train_apply, weights or start.target_weights, masks,
-      start.data.target_train, start.batch_size, start.schedule.num_stages,
-      start.prune.learning_rate, **kwargs)
+      train_apply=start.classifier.train_apply,
+      initial_weights=weights or start.target_weights, initial_masks=masks,
+      target_train=start.data.target_train, batch_size=start.batch_size,
+      num_stages=start.schedule.num_stages,
+      learning_rate=start.prune.learning_rate, **kwargs)
 
 
 def _target_batches(start: Start):

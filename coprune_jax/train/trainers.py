@@ -63,6 +63,11 @@ def check_initial_masks(initial_masks: str) -> None:
                      f"{initial_masks!r}")
 
 
+# The config's prune settings that `CoPruneTrainer` takes, by the same names.
+COPRUNE_SETTINGS = ("learning_rate", "fusion", "scope", "initial_masks",
+                    "hysteresis", "gradual_epochs")
+
+
 @dataclasses.dataclass
 class CoPruneTrainer:
   """Both domains at once; the target mask fuses source and target weights."""
