@@ -76,6 +76,7 @@ RULES = {
     "prune.max_epochs_per_stage": positive_integer,
     "prune.gradual_epochs": non_negative_integer,
     "prune.hysteresis": fraction_from_zero,
+    "prune.alpha_probe_epochs": positive_integer,
     **{f"{domain}.{key}": check for domain in ("source", "target")
        for key, check in {
            "num_train": positive_integer, "num_test": positive_integer,

@@ -9,7 +9,7 @@ Adam. `phases.staged_training` runs them all.
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
@@ -22,7 +22,9 @@ from coprune_jax.baselines import one_shot
 from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import phases
 from coprune_jax.train import trainers
+from coprune_jax.train.alpha_probe import AlphaProbe
 from coprune_jax.train.experiment_data import ExperimentData
 
 PyTree = Any
@@ -50,9 +52,11 @@ class Start:
 def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
              **overrides):
   """Co-Prune with the config's prune settings, some of them overridden
-  (fusion, hysteresis, gradual_epochs) for a named variant."""
+  (fusion, hysteresis, gradual_epochs, alpha_candidates) for a named
+  variant."""
   def build(start: Start):
-    settings = {name: start.prune[name] for name in trainers.COPRUNE_SETTINGS}
+    prune = {**start.prune, **overrides}
+    settings = {name: prune[name] for name in trainers.COPRUNE_SETTINGS}
     return trainers.CoPruneTrainer(
         train_apply=start.classifier.train_apply,
         keep_ratios=start.keep_ratios, schedule=schedule_of(start),
@@ -60,8 +64,16 @@ def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
         target_weights=start.target_weights,
         source_train=start.data.source_train,
         target_train=start.data.target_train, batch_size=start.batch_size,
-        **{**settings, **overrides}), start.classifier
+        alpha_probe=_alpha_probe(start, prune), **settings), start.classifier
   return build
+
+
+def _alpha_probe(start: Start, prune) -> Optional[AlphaProbe]:
+  if not prune["alpha_candidates"]:
+    return None
+  return AlphaProbe(tuple(prune["alpha_candidates"]),
+                    prune["alpha_probe_epochs"], start.data.target_val,
+                    phases.make_evaluator(start.classifier), start.seed)
 
 
 def _constant_alpha(alpha: float):
@@ -191,6 +203,8 @@ METHODS = {
                                 fusion="signed_matched"),
     "coprune_hysteresis": _coprune(lambda s: s.schedule, hysteresis=0.1),
     "coprune_gradual": _coprune(lambda s: s.schedule, gradual_epochs=10),
+    "coprune_alpha_val": _coprune(lambda s: s.schedule,
+                                  alpha_candidates=(0.0, 0.3, 0.5, 0.7, 1.0)),
     "alpha0": _coprune(_constant_alpha(0.0)),
     "alpha1": _coprune(_constant_alpha(1.0)),
     "one_time_coprune": _one_time_coprune,
@@ -211,6 +225,7 @@ LABELS = {
     "coprune_matched": "Co-Prune, scale-matched signed fusion",
     "coprune_hysteresis": "Co-Prune, hysteresis 0.1 on the fused mask",
     "coprune_gradual": "Co-Prune, gradual sparsity over 10 epochs",
+    "coprune_alpha_val": "Co-Prune, each stage's alpha chosen on validation",
     "alpha0": "alpha = 0 (target alone)", "alpha1": "alpha = 1",
     "one_time_coprune": "one-time Co-Prune", "lwc": "LWC", "obd": "OBD",
     "lobs": "L-OBS", "dns": "DNS", "ddc_dns": "DDC-DNS",

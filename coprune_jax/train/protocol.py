@@ -51,7 +51,11 @@ def prune_config(keep_ratios, **overrides) -> dict:
       # Options beyond the paper (pruners.cooperative): DNS-style hysteresis
       # on the fused mask, and the keep ratios reached gradually over the
       # first epochs instead of at the first step.
-      hysteresis=0.0, gradual_epochs=0)
+      hysteresis=0.0, gradual_epochs=0,
+      # Each stage's alpha chosen among these (and the schedule's) on target
+      # validation data after `alpha_probe_epochs` of each (train.alpha_probe);
+      # () keeps the schedule.
+      alpha_candidates=(), alpha_probe_epochs=5)
   unknown = set(overrides) - set(config)
   if unknown:
     raise ValueError(f"unknown prune settings {sorted(unknown)}")

@@ -49,6 +49,10 @@ class Experiment:
           params, config_files.keep_ratio_rules(config.prune.keep_ratios))
       self.schedule = alpha_schedule_of(config.prune)
       masks.resolve_fusion(config.prune.fusion)
+      for alpha in config.prune.get("alpha_candidates", ()):
+        if not 0 <= alpha <= 1:
+          raise ValueError(f"prune.alpha_candidates must be in [0, 1], got "
+                           f"{alpha}")
       trainers.check_initial_masks(config.prune.initial_masks)
       if config.prune.target_start not in protocol.TARGET_STARTS:
         raise ValueError(f"prune.target_start must be one of "
@@ -108,7 +112,8 @@ def prepare_workdir(workdir: str, config, resume: bool,
 # an old run resumes with them (and says which to --set if they differ).
 _LEGACY_SETTINGS = {
     "prune": {"target_start": "finetuned", "report_test_selected": False,
-              "hysteresis": 0.0, "gradual_epochs": 0},
+              "hysteresis": 0.0, "gradual_epochs": 0,
+              "alpha_candidates": [], "alpha_probe_epochs": 5},
     "baselines": {"dns_centre": "kth"},
 }
 

@@ -26,6 +26,7 @@ from coprune_jax.core import plateau as plateau_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.core.domain_step import DomainState
 from coprune_jax.data import input_pipeline as pipeline
+from coprune_jax.train.alpha_probe import AlphaProbe, fresh_copy
 
 PyTree = Any
 
@@ -93,6 +94,9 @@ class CoPruneTrainer:
   # Reach the keep ratios on Zhu & Gupta's schedule over this many epochs;
   # only epochs at the keep ratios compete for the best (`at_budget`).
   gradual_epochs: int = 0
+  # Each stage's alpha chosen on target validation data instead of the
+  # schedule's (the schedule's alpha is one of the candidates).
+  alpha_probe: Optional[AlphaProbe] = None
   loss_key = "target_loss"
 
   def __post_init__(self):
@@ -113,6 +117,11 @@ class CoPruneTrainer:
     return self.schedule.num_stages
 
   def init_state(self) -> cj.CoPruneState:
+    # With an alpha probe this trains a few epochs per candidate, also when
+    # the phase then resumes from a checkpoint.
+    return self._initial_state(self._stage_alpha(0, self._initial_state))
+
+  def _initial_state(self, alpha: float) -> cj.CoPruneState:
     # Default masks: all ones where `keep_ratios` prunes (a dense first
     # step; the reference code masks before it: initial_masks="pruned"),
     # made by `init_coprune_state` itself.
@@ -121,15 +130,19 @@ class CoPruneTrainer:
       mask_fn = self.mask_fn or (lambda source, target, alpha: (
           cj.cooperative_masks(source, target, alpha, self.keep_ratios,
                                self.fusion, self.scope)))
-      masks = mask_fn(self.source_weights[0], self.target_weights[0],
-                      self.schedule(0))
+      masks = mask_fn(self.source_weights[0], self.target_weights[0], alpha)
       if self.initial_masks == "ones":
         masks = jax.tree.map(jnp.ones_like, masks)
     return cj.init_coprune_state(
         self.source_weights[0], self.target_weights[0], self.keep_ratios,
-        self.schedule(0), self.learning_rate,
-        source_model_state=self.source_weights[1],
+        alpha, self.learning_rate, source_model_state=self.source_weights[1],
         target_model_state=self.target_weights[1], masks=masks)
+
+  def _stage_alpha(self, stage: int, start_with) -> float:
+    if self.alpha_probe is None:
+      return self.schedule(stage)
+    return self.alpha_probe.choose(self, start_with, self.schedule(stage),
+                                   stage)
 
   def train_epoch(self, state, rng):
     steps = len(self.target_train) // self.batch_size
@@ -153,7 +166,9 @@ class CoPruneTrainer:
     return state.target_plateau
 
   def begin_stage(self, stage_best, stage):
-    return cj.begin_stage(stage_best, self.schedule(stage), self.learning_rate)
+    start_with = lambda alpha: cj.begin_stage(
+        fresh_copy(stage_best), alpha, self.learning_rate)
+    return start_with(self._stage_alpha(stage, start_with))
 
   def target(self, state):
     return (state.target_params, state.target_model_state), state.target_masks
