@@ -6,7 +6,9 @@ For CIFAR-Net (the paper's 1.35% per-layer ratios and our 10.4%) and
 LeNet-5 (1.35% and 10.4% of every kernel), magnitude masks of freshly
 initialised weights; the fully connected layers as a jitted chain
 (relu between layers), dense (W * M, a matmul) vs `sparse_inference`
-(kept weights only), at batch 1 and 128. Two timings per program: one call
+(kept weights only, padded per output column) vs JAX's own sparse format
+(`jax.experimental.sparse.BCOO` of the kept weights, `x @ W`), at batch 1
+and 128; the three chains' outputs are checked equal before timing. Two timings per program: one call
 as a user makes it (median wall time, dispatch included), and the compute
 alone (the chain applied 100 times inside one program, per application).
 The whole dense model's call is given for scale: its convolutions stay
@@ -16,11 +18,14 @@ dense here. Weights are random, so only the counts matter, not the values.
 import argparse
 import datetime
 import json
+import operator
 import platform
 import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.experimental import sparse as jsparse
 
 import coprune_jax as cj
 from coprune_jax.compression import sparse_inference
@@ -83,12 +88,18 @@ def bench(name, model, shape, rules, batch, num_calls):
   dense = chain([(k, b) for k, b, _ in layers], jnp.matmul)
   sparse = chain([(sparse_inference.padded_columns(k, m), b)
                   for k, b, m in layers], sparse_inference.sparse_matmul)
+  bcoo = chain([(jsparse.BCOO.fromdense(k, nse=int(m.sum())), b)
+                for k, b, m in layers], operator.matmul)
   x = jax.random.normal(jax.random.key(1), (batch, layers[0][0].shape[0]))
+  expected = jax.jit(dense)(x)
+  for other in (sparse, bcoo):
+    np.testing.assert_allclose(jax.jit(other)(x), expected, rtol=1e-4,
+                               atol=1e-4)
   num_outputs = layers[-1][0].shape[1]
   row = {"model": name, "batch": batch,
          "fc_kept": sum(int(m.sum()) for _, _, m in layers),
          "fc_weights": sum(int(m.size) for _, _, m in layers)}
-  for label, apply in (("dense", dense), ("sparse", sparse)):
+  for label, apply in (("dense", dense), ("sparse", sparse), ("bcoo", bcoo)):
     row[f"{label}_call_us"] = 1e6 * time_program(apply, x, num_calls)
     row[f"{label}_compute_us"] = 1e6 * time_program(
         repeated(apply, num_outputs), x, max(20, num_calls // 20)) / REPEATS
@@ -97,6 +108,9 @@ def bench(name, model, shape, rules, batch, num_calls):
       lambda v: model.apply({"params": params}, v), images, num_calls // 4)
   row["call_speedup"] = row["dense_call_us"] / row["sparse_call_us"]
   row["compute_speedup"] = row["dense_compute_us"] / row["sparse_compute_us"]
+  row["bcoo_call_speedup"] = row["dense_call_us"] / row["bcoo_call_us"]
+  row["bcoo_compute_speedup"] = (row["dense_compute_us"]
+                                 / row["bcoo_compute_us"])
   return row
 
 
@@ -108,8 +122,9 @@ def main(argv=None):
   rows = []
   print("| model | kept | batch | FC kept / weights | dense call | sparse call "
         "| call speed-up | dense compute | sparse compute | compute speed-up "
+        "| BCOO call | BCOO compute | BCOO compute speed-up "
         "| whole dense model call |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|")
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   for name, model, shape, settings in setups():
     for setting, rules in settings.items():
       for batch in (1, 128):
@@ -122,6 +137,9 @@ def main(argv=None):
               f"{row['dense_compute_us']:.2f} us | "
               f"{row['sparse_compute_us']:.2f} us | "
               f"{row['compute_speedup']:.2f}x | "
+              f"{row['bcoo_call_us']:.1f} us | "
+              f"{row['bcoo_compute_us']:.2f} us | "
+              f"{row['bcoo_compute_speedup']:.2f}x | "
               f"{row['whole_dense_model_call_us']:.0f} us |", flush=True)
   if args.json:
     with open(args.json, "w") as f:
