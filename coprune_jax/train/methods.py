@@ -206,6 +206,10 @@ METHODS = {
     "coprune_alpha_val": _coprune(lambda s: s.schedule,
                                   alpha_candidates=(0.0, 0.3, 0.5, 0.7, 1.0)),
     "alpha0": _coprune(_constant_alpha(0.0)),
+    # alpha = 0 again: the same training, another data order (the order
+    # follows the method's name). How far apart two runs of one method on
+    # one seed land: the noise floor of every paired difference.
+    "alpha0_reordered": _coprune(_constant_alpha(0.0)),
     "alpha1": _coprune(_constant_alpha(1.0)),
     "one_time_coprune": _one_time_coprune,
     "lwc": _lwc,
@@ -227,6 +231,7 @@ LABELS = {
     "coprune_gradual": "Co-Prune, gradual sparsity over 10 epochs",
     "coprune_alpha_val": "Co-Prune, each stage's alpha chosen on validation",
     "alpha0": "alpha = 0 (target alone)", "alpha1": "alpha = 1",
+    "alpha0_reordered": "alpha = 0, another data order (noise floor)",
     "one_time_coprune": "one-time Co-Prune", "lwc": "LWC", "obd": "OBD",
     "lobs": "L-OBS", "dns": "DNS", "ddc_dns": "DDC-DNS",
     "distillation": "distillation (slim net)",
