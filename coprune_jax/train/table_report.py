@@ -21,8 +21,10 @@ DENSE = "finetuned"
 SOURCE = "source"
 # Dense models tabled beside the methods, as (source, target) weights index.
 DENSE_MODELS = (SOURCE, DENSE)
-# Every method is also compared with this one seed by seed.
-PAIRED_WITH = "coprune"
+# Every method is also compared with each of these, seed by seed, where the
+# table has it: the published method, the target pruned alone, and the
+# baseline at the same budget nearest to Co-Prune.
+PAIRED_WITH = ("coprune", "alpha0", "dns")
 # A cell's best test accuracy over its epochs (`prune.report_test_selected`).
 TEST_SELECTED = "test_selected_on_target_test"
 LABELS = {DENSE: "fine-tuned target, dense (the common start)",
@@ -203,15 +205,18 @@ def _difference_text(row) -> str:
 
 
 def _paired_markdown(paired, settings, method_order) -> list[str]:
-  reference = LABELS[paired[0]["reference"]]
-  lines = [
-      "", f"## Paired with {reference}", "",
-      f"Test accuracy minus {reference}'s on the same seed (same source and "
-      f"fine-tuned start; each method draws its own data order), in "
-      f"percentage points: mean +- std (n), and on how many of the n seeds "
-      f"the method is ahead."]
-  return lines + _method_table(paired, settings, method_order,
-                               _difference_text)
+  lines = []
+  for reference in dict.fromkeys(r["reference"] for r in paired):
+    label = LABELS[reference]
+    lines += [
+        "", f"## Paired with {label}", "",
+        f"Test accuracy minus {label}'s on the same seed (same source and "
+        f"fine-tuned start; each method draws its own data order), in "
+        f"percentage points: mean +- std (n), and on how many of the n seeds "
+        f"the method is ahead."]
+    lines += _method_table([r for r in paired if r["reference"] == reference],
+                           settings, method_order, _difference_text)
+  return lines
 
 
 def _plot(path: str, rows, method_order) -> None:
@@ -264,8 +269,10 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
   os.makedirs(results_dir, exist_ok=True)
   base = os.path.join(results_dir, config.table.name)
   _write_csv(base + ".csv", rows)
-  paired = (paired_differences(cells, PAIRED_WITH, method_order, settings)
-            if PAIRED_WITH in config.table.methods else [])
+  paired = [row for reference in PAIRED_WITH
+            if reference in config.table.methods
+            for row in paired_differences(cells, reference, method_order,
+                                          settings)]
   if paired:
     _write_csv(base + "_paired.csv", paired)
   elif os.path.exists(base + "_paired.csv"):  # of an earlier table of this name

@@ -62,8 +62,12 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
       "finetuned", "source"}
   markdown = (tmp_path / "results" / "tiny.md").read_text()
   assert "| L-OBS |" in markdown and "distillation (slim net):" in markdown
-  paired = markdown.split("## Paired with Co-Prune")[1]
-  assert "| LWC | " in paired and "| Co-Prune |" not in paired
+  sections = markdown.split("## Paired with ")
+  references = ["Co-Prune", "alpha = 0 (target alone)", "DNS"]
+  assert [s.split("\n")[0] for s in sections[1:]] == references
+  for section, reference in zip(sections[1:], references):
+    assert "| LWC | " in section and f"| {reference} |" not in section
+  assert "| Co-Prune |" in sections[2] and "| Co-Prune |" in sections[3]
   assert (tmp_path / "results" / "tiny_paired.csv").exists()
   assert (tmp_path / "results" / "tiny.png").stat().st_size > 1000
 
@@ -253,3 +257,25 @@ def test_pair_configs_take_a_label_budget_and_a_protocol():
   for bad in (":0", ":abc", ":30,paper"):
     with pytest.raises(config_files.ConfigError, match="labels per class"):
       config_files.load_config(path + bad)
+
+
+def test_every_method_is_paired_with_coprune_alpha0_and_dns(tmp_path):
+  def cell(method, seed, accuracy):
+    return {"setting": "20", "method": method, "seed": seed,
+            "on_target_test": accuracy, "on_target_val": accuracy,
+            "selected_stage": 0,
+            "model": {"kept_total": 1, "prunable_total": 10}}
+  cells = [cell(m, s, a) for m, accuracies in (
+      ("coprune", (0.60, 0.70)), ("alpha0", (0.65, 0.66)),
+      ("lwc", (0.50, 0.80))) for s, a in enumerate(accuracies)]
+  table_report.write_table(cells, tiny_table("coprune", "alpha0", "lwc"),
+                           str(tmp_path))
+  markdown = (tmp_path / "tiny.md").read_text()
+  with_coprune, with_alpha0 = markdown.split("## Paired with ")[1:]
+  assert with_alpha0.startswith("alpha = 0 (target alone)")  # no DNS here
+  assert "| Co-Prune | -0.50 +- 6.36 (2); ahead 1/2 |" in with_alpha0
+  assert "| LWC | -0.50 +- 20.51 (2); ahead 1/2 |" in with_alpha0
+  assert "| alpha = 0 (target alone) | +0.50" in with_coprune
+  with open(tmp_path / "tiny_paired.csv") as f:
+    references = [r["reference"] for r in csv.DictReader(f)]
+  assert references == ["coprune"] * 2 + ["alpha0"] * 2
