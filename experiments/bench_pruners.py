@@ -62,8 +62,10 @@ METHODS = ("dense", "gradual_magnitude", "rigl", "sparse_evolutionary",
            "dynamic_magnitude")
 
 
-def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False):
-  """(train, val, test) Splits: 5,000 training images held out for val."""
+def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False,
+                   num_val: int = 5000):
+  """(train, val, test) Splits: `num_val` training images held out for
+  validation (100 of the synthetic images)."""
   if synthetic:  # tiny random images: the script's own test, no data needed
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (600, 32, 32, 3), dtype=np.uint8)
@@ -75,7 +77,6 @@ def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False):
         os.path.join(data_root, "cifar10", "cifar10_jpeg.npz"))
     x_train, y_train = domain.x_train, domain.y_train
     x_test, y_test = domain.x_test, domain.y_test
-    num_val = 5000
   order = np.random.default_rng(0).permutation(len(y_train))
   val, train = order[:num_val], order[num_val:]
   if num_train:
@@ -163,11 +164,13 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128):
           "seconds": time.monotonic() - start, "curve": curve}
 
 
-def summary_markdown(results, args) -> str:
+def summary_markdown(results, args, splits) -> str:
   device = jax.devices()[0]
+  train, val, test = (len(s) for s in splits)
   lines = [
       f"Test accuracy (%) of the epoch best on validation, mean +- std over "
-      f"seeds (n); {args.epochs} epochs of Adam 1e-3, batch 128. "
+      f"seeds (n); {train:,} training, {val:,} validation and {test:,} test "
+      f"images; {args.epochs} epochs of Adam 1e-3, batch 128. "
       f"`python experiments/bench_pruners.py {' '.join(sys.argv[1:])}`, "
       f"{datetime.date.today().isoformat()}, {device.platform} "
       f"({device.device_kind}), JAX {jax.__version__}.", "",
@@ -205,6 +208,8 @@ def main(argv=None):
                       choices=list(METHODS))
   parser.add_argument("--num-train", type=int, default=0,
                       help="use only this many training images (0: all)")
+  parser.add_argument("--num-val", type=int, default=5000,
+                      help="training images held out for validation")
   parser.add_argument("--quick", action="store_true",
                       help="2 epochs, one seed: a smoke test")
   parser.add_argument("--synthetic", action="store_true",
@@ -217,14 +222,17 @@ def main(argv=None):
     print(f"bench_pruners: {data_file} not found (set --data-root or "
           f"COPRUNE_DATA_DIR)", file=sys.stderr)
     return 2
-  splits = cifar10_splits(args.data_root, args.num_train, args.synthetic)
+  splits = cifar10_splits(args.data_root, args.num_train, args.synthetic,
+                          args.num_val)
   os.makedirs(args.workdir, exist_ok=True)
   results = []
   for seed in args.seeds:
     for setting in args.settings:
       for method in args.methods:
-        path = os.path.join(args.workdir,
-                            f"{setting}_{method}_seed{seed}_e{args.epochs}.json")
+        # Keyed by the data's size too: a subset's runs are other runs.
+        path = os.path.join(
+            args.workdir, f"{setting}_{method}_seed{seed}_e{args.epochs}"
+            f"_n{len(splits[0])}_v{len(splits[1])}.json")
         if os.path.isfile(path):
           with open(path) as f:
             results.append(json.load(f))
@@ -238,7 +246,7 @@ def main(argv=None):
               f"{100 * result['test_accuracy']:.2f}% (epoch "
               f"{result['selected_epoch']}), {result['seconds']:.0f} s",
               flush=True)
-  markdown = summary_markdown(results, args)
+  markdown = summary_markdown(results, args, splits)
   print(markdown)
   if args.out:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
