@@ -10,7 +10,7 @@ same start. Test data is never seen.
 The probe trains at the stage's starting learning rate (no plateau steps),
 and every candidate sees the same batches (common random numbers: the
 comparison is of alphas, not of data orders). Ties go to the earlier
-candidate; `CoPruneTrainer` lists the schedule's alpha first, so a probe
+candidate, and the schedule's alpha is probed first, so a probe
 that cannot tell the candidates apart (e.g. all at chance right after the
 one-shot jump of the first stage) keeps the published alpha.
 """
@@ -62,11 +62,10 @@ class AlphaProbe:
       accuracies[alpha] = self.evaluate(weights, self.val, masks)
     return accuracies
 
-  def choose(self, trainer, start_with: Callable[[float], State],
-             scheduled: float, stage: int) -> float:
-    """The candidate best on validation data (ties: the earlier one)."""
-    accuracies = self.accuracies(trainer, start_with, scheduled, stage)
-    return max(accuracies, key=accuracies.get)  # first of equal maxima
+
+def best_alpha(accuracies: dict[float, float]) -> float:
+  """The candidate best on validation data (ties: the earlier one)."""
+  return max(accuracies, key=accuracies.get)  # first of equal maxima
 
 
 def fresh_copy(tree):

@@ -26,7 +26,7 @@ from coprune_jax.core import plateau as plateau_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.core.domain_step import DomainState
 from coprune_jax.data import input_pipeline as pipeline
-from coprune_jax.train.alpha_probe import AlphaProbe, fresh_copy
+from coprune_jax.train import alpha_probe as alpha_probe_lib
 
 PyTree = Any
 
@@ -96,7 +96,7 @@ class CoPruneTrainer:
   gradual_epochs: int = 0
   # Each stage's alpha chosen on target validation data instead of the
   # schedule's (the schedule's alpha is one of the candidates).
-  alpha_probe: Optional[AlphaProbe] = None
+  alpha_probe: Optional[alpha_probe_lib.AlphaProbe] = None
   loss_key = "target_loss"
 
   def __post_init__(self):
@@ -108,6 +108,7 @@ class CoPruneTrainer:
         self.train_apply, self.keep_ratios, fusion=self.fusion,
         scope=self.scope, has_model_state=True, mask_fn=self.mask_fn,
         hysteresis=self.hysteresis, gradual_steps=self.gradual_steps)
+    self.probed = {}  # stage -> {alpha: validation accuracy}, for the log
 
   def at_budget(self, state) -> bool:
     return int(state.target.opt_state.count) >= self.gradual_steps
@@ -141,8 +142,9 @@ class CoPruneTrainer:
   def _stage_alpha(self, stage: int, start_with) -> float:
     if self.alpha_probe is None:
       return self.schedule(stage)
-    return self.alpha_probe.choose(self, start_with, self.schedule(stage),
-                                   stage)
+    self.probed[stage] = self.alpha_probe.accuracies(
+        self, start_with, self.schedule(stage), stage)
+    return alpha_probe_lib.best_alpha(self.probed[stage])
 
   def train_epoch(self, state, rng):
     steps = len(self.target_train) // self.batch_size
@@ -167,15 +169,19 @@ class CoPruneTrainer:
 
   def begin_stage(self, stage_best, stage):
     start_with = lambda alpha: cj.begin_stage(
-        fresh_copy(stage_best), alpha, self.learning_rate)
+        alpha_probe_lib.fresh_copy(stage_best), alpha, self.learning_rate)
     return start_with(self._stage_alpha(stage, start_with))
 
   def target(self, state):
     return (state.target_params, state.target_model_state), state.target_masks
 
   def record(self, state) -> dict:
-    return {"alpha": float(state.alpha),
-            "mask_iou": mask_overlap(state.source_masks, state.target_masks)}
+    record = {"alpha": float(state.alpha),
+              "mask_iou": mask_overlap(state.source_masks, state.target_masks)}
+    probed = self.probed.get(int(state.stage))
+    if probed:  # not after a resume inside a later stage: not probed again
+      record["alpha_probe"] = {f"{a:g}": v for a, v in probed.items()}
+    return record
 
 
 @dataclasses.dataclass

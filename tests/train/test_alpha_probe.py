@@ -8,7 +8,7 @@ from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import phases
 from coprune_jax.train import trainers
-from coprune_jax.train.alpha_probe import AlphaProbe
+from coprune_jax.train.alpha_probe import AlphaProbe, best_alpha
 
 
 class StubTrainer:
@@ -33,7 +33,9 @@ def stub_probe(accuracy_of_alpha, candidates=(0.0, 0.5, 1.0), epochs=2):
 def test_the_candidate_best_on_validation_wins():
   probe = stub_probe({0.0: 0.4, 0.5: 0.9, 1.0: 0.6, 0.7: 0.5})
   trainer = StubTrainer()
-  assert probe.choose(trainer, lambda alpha: (alpha, 0), 0.7, stage=1) == 0.5
+  accuracies = probe.accuracies(trainer, lambda alpha: (alpha, 0), 0.7,
+                                stage=1)
+  assert best_alpha(accuracies) == 0.5
   # The scheduled alpha first, each candidate trained `epochs` epochs on the
   # same batches as the others.
   alphas = [alpha for alpha, _ in trainer.rngs]
@@ -45,8 +47,10 @@ def test_the_candidate_best_on_validation_wins():
 
 def test_ties_keep_the_scheduled_alpha():
   probe = stub_probe({0.0: 0.5, 0.5: 0.5, 1.0: 0.5})
-  assert probe.choose(StubTrainer(), lambda a: (a, 0), 1.0, stage=0) == 1.0
-  assert probe.choose(StubTrainer(), lambda a: (a, 0), 0.5, stage=0) == 0.5
+  for scheduled in (1.0, 0.5):
+    accuracies = probe.accuracies(StubTrainer(), lambda a: (a, 0), scheduled,
+                                  stage=0)
+    assert best_alpha(accuracies) == scheduled
 
 
 @pytest.mark.parametrize("candidates, epochs", [((), 3), ((0.2, 1.5), 3),
@@ -87,3 +91,5 @@ def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():
   begun = trainer.begin_stage(stage_best, 1)
   assert float(begun.alpha) == max(accuracies, key=accuracies.get)
   assert int(begun.stage) == 1
+  logged = trainer.record(begun)["alpha_probe"]  # what the log says of it
+  assert logged == {f"{a:g}": v for a, v in accuracies.items()}
