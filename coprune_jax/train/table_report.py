@@ -210,8 +210,8 @@ def _paired_markdown(paired, settings, method_order) -> list[str]:
     label = LABELS[reference]
     lines += [
         "", f"## Paired with {label}", "",
-        f"Test accuracy minus {label}'s on the same seed (same source and "
-        f"fine-tuned start; each method draws its own data order), in "
+        f"Test accuracy minus {label}'s on the same seed (same source model "
+        f"and start; each method draws its own data order), in "
         f"percentage points: mean +- std (n), and on how many of the n seeds "
         f"the method is ahead."]
     lines += _method_table([r for r in paired if r["reference"] == reference],
