@@ -77,6 +77,7 @@ RULES = {
     "prune.gradual_epochs": non_negative_integer,
     "prune.hysteresis": fraction_from_zero,
     "prune.alpha_probe_epochs": positive_integer,
+    "prune.patience_steps": non_negative_integer,
     **{f"{domain}.{key}": check for domain in ("source", "target")
        for key, check in {
            "num_train": positive_integer, "num_test": positive_integer,

@@ -55,7 +55,10 @@ def prune_config(keep_ratios, **overrides) -> dict:
       # Each stage's alpha chosen among these (and the schedule's) on target
       # validation data after `alpha_probe_epochs` of each (train.alpha_probe);
       # () keeps the schedule.
-      alpha_candidates=(), alpha_probe_epochs=5)
+      alpha_candidates=(), alpha_probe_epochs=5,
+      # The patience at least this many steps where epochs are short (few
+      # labels): stages.patience_in_epochs. 0: the published rule.
+      patience_steps=0)
   unknown = set(overrides) - set(config)
   if unknown:
     raise ValueError(f"unknown prune settings {sorted(unknown)}")

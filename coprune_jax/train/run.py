@@ -19,6 +19,7 @@ from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import protocol
 from coprune_jax.train import report as report_lib
+from coprune_jax.train import stages
 from coprune_jax.train import trainers
 from coprune_jax.train.config_files import ConfigError, to_json
 from coprune_jax.train.experiment_data import build_data, ExperimentData
@@ -113,7 +114,8 @@ def prepare_workdir(workdir: str, config, resume: bool,
 _LEGACY_SETTINGS = {
     "prune": {"target_start": "finetuned", "report_test_selected": False,
               "hysteresis": 0.0, "gradual_epochs": 0,
-              "alpha_candidates": [], "alpha_probe_epochs": 5},
+              "alpha_candidates": [], "alpha_probe_epochs": 5,
+              "patience_steps": 0},
     "baselines": {"dns_centre": "kth"},
 }
 
@@ -191,7 +193,10 @@ def prune_and_evaluate(method: str, start: methods.Start,
   trainer, classifier = methods.build_trainer(method, start)
   best, progress = phases.staged_training(
       phase, dataclasses.replace(ctx, classifier=classifier), trainer,
-      data.target_val, prune.patience, prune.factor, prune.min_learning_rate,
+      data.target_val,
+      stages.patience_in_epochs(prune.patience, prune.patience_steps,
+                                len(data.target_train) // start.batch_size),
+      prune.factor, prune.min_learning_rate,
       prune.max_epochs_per_stage,
       monitor=data.target_test if prune.report_test_selected else None)
   weights, masks = trainer.target(best)

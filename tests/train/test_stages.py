@@ -66,3 +66,16 @@ def test_epochs_off_budget_count_but_never_become_the_best():
   assert (progress.epoch, progress.step, progress.best_val) == (1, 1, -1.0)
   progress, stage_best, run_best = stages.after_epoch(progress, 0.5)
   assert (stage_best, run_best, progress.best_val) == (True, True, 0.5)
+
+
+@pytest.mark.parametrize("patience_steps, steps_per_epoch, expected", [
+    (0, 2, 3),  # the published rule: epochs, whatever they hold
+    (40, 2, 20),  # 30 labels per class: 2 steps an epoch
+    (40, 7, 6),  # rounded up: 6 epochs hold 42 steps
+    (40, 39, 3),  # long epochs: the published patience already holds more
+    (40, 0, 40),  # fewer examples than a batch: one step an epoch
+])
+def test_patience_counts_at_least_the_steps_asked(patience_steps,
+                                                  steps_per_epoch, expected):
+  assert stages.patience_in_epochs(3, patience_steps,
+                                   steps_per_epoch) == expected
