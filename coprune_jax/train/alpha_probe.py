@@ -19,8 +19,6 @@ import dataclasses
 import zlib
 from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from coprune_jax.data import input_pipeline as pipeline
@@ -66,7 +64,3 @@ class AlphaProbe:
 def best_alpha(accuracies: dict[float, float]) -> float:
   """The candidate best on validation data (ties: the earlier one)."""
   return max(accuracies, key=accuracies.get)  # first of equal maxima
-
-
-def fresh_copy(tree):
-  return jax.tree.map(jnp.copy, tree)

@@ -142,8 +142,10 @@ class CoPruneTrainer:
   def _stage_alpha(self, stage: int, start_with) -> float:
     if self.alpha_probe is None:
       return self.schedule(stage)
+    # Each candidate trains its own copy: the step donates its state.
+    own_copy = lambda alpha: jax.tree.map(jnp.copy, start_with(alpha))
     self.probed[stage] = self.alpha_probe.accuracies(
-        self, start_with, self.schedule(stage), stage)
+        self, own_copy, self.schedule(stage), stage)
     return alpha_probe_lib.best_alpha(self.probed[stage])
 
   def train_epoch(self, state, rng):
@@ -168,8 +170,8 @@ class CoPruneTrainer:
     return state.target_plateau
 
   def begin_stage(self, stage_best, stage):
-    start_with = lambda alpha: cj.begin_stage(
-        alpha_probe_lib.fresh_copy(stage_best), alpha, self.learning_rate)
+    start_with = lambda alpha: cj.begin_stage(stage_best, alpha,
+                                              self.learning_rate)
     return start_with(self._stage_alpha(stage, start_with))
 
   def target(self, state):
