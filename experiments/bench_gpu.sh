@@ -12,10 +12,18 @@
 # 6- and 8-bit digits, 63- and 255-way reductions, got nothing back in 9 min).
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/bench_gpu.sh [--profile]
+#
+# (carry gpu_data/wheels).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+# The image lacks ml_collections (bench_masks.py and bench_step.py import
+# the protocol): it travels as a wheel in gpu_data/wheels.
+python3 -c "import ml_collections" 2>/dev/null || {
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+    gpu_data/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
 results=experiments/results
+[ -n "${OUT:-}" ] && mkdir -p "$OUT"
 # Only figures of this run come back: drop the committed ones first.
 rm -f "$results"/*_gpu.json
 log=${OUT:-/tmp}/bench_gpu.log
