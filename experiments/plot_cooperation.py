@@ -1,0 +1,113 @@
+"""When cooperation helps: Co-Prune's paired gap across tables, in one figure.
+
+Reads the per-seed CSVs that run_table.py writes (<table>_seeds.csv) and,
+for one keep setting, puts each table's per-seed gap of a method to alpha = 0
+(the target pruned alone) and to DNS against how well the source model alone
+does on the target's test data:
+
+  python experiments/plot_cooperation.py --setting 1.35 \\
+      --out experiments/results/cooperation_1_35 \\
+      "MNIST->USPS, 10 labels=experiments/results/table_mnist_usps_10_p40_seeds.csv" ...
+
+Writes OUT.md (one row per table) and OUT.png.
+"""
+
+import argparse
+import csv
+import sys
+
+import numpy as np
+
+REFERENCES = ("alpha0", "dns")
+
+
+def read_seeds(path: str) -> dict:
+  """{(setting, method, seed): test accuracy in %} of one table."""
+  with open(path) as f:
+    return {(r["setting"], r["method"], int(r["seed"])):
+            100 * float(r["test_accuracy"]) for r in csv.DictReader(f)}
+
+
+def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
+  """Per-seed gaps of `method` to each reference (points), and the source
+  model's own target test accuracy, over the seeds where all cells exist."""
+  seeds = sorted(s for (st, m, s) in accuracy if st == setting and m == method
+                 and all((setting, r, s) in accuracy for r in REFERENCES))
+  if not seeds:
+    raise ValueError(f"no seed has {method} and {REFERENCES} at {setting}")
+  gaps = {r: np.array([accuracy[(setting, method, s)] -
+                       accuracy[(setting, r, s)] for s in seeds])
+          for r in REFERENCES}
+  source = np.array([accuracy[("any", "source", s)] for s in seeds
+                     if ("any", "source", s) in accuracy])
+  return {"seeds": seeds, "gaps": gaps,
+          "source_mean": float(source.mean()) if source.size else None}
+
+
+def markdown(rows: list, method: str, setting: str) -> str:
+  lines = [f"| table | source alone on target test | {method} minus alpha = 0 "
+           "(per seed) | minus DNS (per seed) |", "|---|---|---|---|"]
+  for label, row in rows:
+    cells = [", ".join(f"{g:+.2f}" for g in row["gaps"][r]) +
+             f" (mean {row['gaps'][r].mean():+.2f})" for r in REFERENCES]
+    source = ("n/a" if row["source_mean"] is None
+              else f"{row['source_mean']:.2f}")
+    lines.append(f"| {label} | {source} | {cells[0]} | {cells[1]} |")
+  return (f"Paired gaps at {setting} kept, percentage points.\n\n" +
+          "\n".join(lines) + "\n")
+
+
+def plot(path: str, rows: list, method: str, setting: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+  for ax, reference in zip(axes, REFERENCES):
+    for i, (label, row) in enumerate(rows):
+      x = row["source_mean"] if row["source_mean"] is not None else 0.0
+      gaps = row["gaps"][reference]
+      colour = f"C{i}"
+      ax.scatter(np.full(gaps.size, x), gaps, color=colour, alpha=0.45, s=18)
+      ax.scatter([x], [gaps.mean()], color=colour, marker="D", s=50,
+                 label=label)
+    ax.axhline(0, color="grey", lw=1)
+    ax.axhline(2, color="grey", lw=1, ls=":")
+    ax.set_xlabel("source model alone: target test accuracy (%)")
+    ax.set_title(f"{method} minus {'alpha = 0' if reference == 'alpha0' else 'DNS'}"
+                 f" at {setting} kept")
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel("paired gap, points (dots: seeds; diamond: mean)")
+  axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(
+      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("tables", nargs="+", metavar="LABEL=SEEDS_CSV")
+  parser.add_argument("--setting", default="1.35")
+  parser.add_argument("--method", default="coprune")
+  parser.add_argument("--out", required=True, help="writes OUT.md, OUT.png")
+  args = parser.parse_args(argv)
+  rows = []
+  for table in args.tables:
+    label, sep, path = table.rpartition("=")
+    if not sep or not label:
+      parser.error(f"expected LABEL=SEEDS_CSV, got {table!r}")
+    try:
+      rows.append((label, cooperation_gaps(read_seeds(path), args.setting,
+                                           args.method)))
+    except (OSError, ValueError) as e:
+      print(f"plot_cooperation: {path}: {e}", file=sys.stderr)
+      return 2
+  with open(args.out + ".md", "w") as f:
+    f.write(markdown(rows, args.method, args.setting))
+  plot(args.out + ".png", rows, args.method, args.setting)
+  print(markdown(rows, args.method, args.setting))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
