@@ -129,7 +129,8 @@ def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
   trainer = _trainer(method, experiment, groups, fraction, criterion, *start)
   best, progress = phases.staged_training(
       f"{method}_{criterion}_{fraction}", ctx, trainer, data.target_val,
-      prune.patience, prune.factor, prune.min_learning_rate,
+      run.stage_patience(prune, len(data.target_train)),
+      prune.factor, prune.min_learning_rate,
       prune.max_epochs_per_stage)
   (params, model_state), masks = trainer.target(best)
   keep = surgery.kept_channels(masks, groups)

@@ -183,6 +183,14 @@ def export_model(path: str, weights: tuple, masks) -> Optional[dict]:
                         {"params": masks, "model_state": no_masks}, "csr")
 
 
+def stage_patience(prune, target_train_size: int) -> int:
+  """The pruning stages' plateau patience in epochs: `prune.patience`, or
+  more where epochs are too short to hold `prune.patience_steps` steps."""
+  batch_size = min(prune.batch_size, target_train_size)
+  return stages.patience_in_epochs(prune.patience, prune.patience_steps,
+                                   target_train_size // batch_size)
+
+
 def prune_and_evaluate(method: str, start: methods.Start,
                        ctx: phases.PhaseContext, phase: str,
                        export_path: Optional[str] = None) -> dict:
@@ -194,8 +202,7 @@ def prune_and_evaluate(method: str, start: methods.Start,
   best, progress = phases.staged_training(
       phase, dataclasses.replace(ctx, classifier=classifier), trainer,
       data.target_val,
-      stages.patience_in_epochs(prune.patience, prune.patience_steps,
-                                len(data.target_train) // start.batch_size),
+      stage_patience(prune, len(data.target_train)),
       prune.factor, prune.min_learning_rate,
       prune.max_epochs_per_stage,
       monitor=data.target_test if prune.report_test_selected else None)

@@ -1,8 +1,11 @@
 """The stage rule on its own: what comes after each epoch, which is kept."""
 
+import types
+
 import pytest
 
 import coprune_jax as cj
+from coprune_jax.train import run
 from coprune_jax.train import stages
 
 
@@ -79,3 +82,13 @@ def test_patience_counts_at_least_the_steps_asked(patience_steps,
                                                   steps_per_epoch, expected):
   assert stages.patience_in_epochs(3, patience_steps,
                                    steps_per_epoch) == expected
+
+
+@pytest.mark.parametrize("train_size, expected", [
+    (300, 20),  # batch 128: 2 steps an epoch
+    (50, 40),  # fewer examples than a batch: one step an epoch
+    (10_000, 3),  # 78 steps an epoch: the published patience
+])
+def test_stage_patience_reads_the_prune_section(train_size, expected):
+  prune = types.SimpleNamespace(patience=3, patience_steps=40, batch_size=128)
+  assert run.stage_patience(prune, train_size) == expected
