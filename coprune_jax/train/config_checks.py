@@ -48,6 +48,11 @@ def fraction_from_zero(value) -> bool:
   return _number(value) and 0 <= value < 1
 
 
+def alphas(value) -> bool:
+  return isinstance(value, (tuple, list)) and all(
+      _number(a) and 0 <= a <= 1 for a in value)
+
+
 _DESCRIPTIONS = {
     positive_integer: "an integer >= 1",
     non_negative_integer: "an integer >= 0",
@@ -56,13 +61,14 @@ _DESCRIPTIONS = {
     open_fraction: "a number in (0, 1)",
     fraction_up_to_one: "a number in (0, 1]",
     fraction_from_zero: "a number in [0, 1)",
+    alphas: "a tuple of numbers in [0, 1]",
 }
 
 _TRAINING = {"epochs": positive_integer, "batch_size": positive_integer,
              "learning_rate": positive_number}
 
 # Checked where present; every other value is checked where it is used
-# (keep ratios, alphas, fusion, data kinds, model arguments).
+# (keep ratios, the alpha schedule, fusion, data kinds, model arguments).
 RULES = {
     "split_seed": non_negative_integer,
     "checkpoint_every_seconds": non_negative_number,
@@ -76,6 +82,7 @@ RULES = {
     "prune.max_epochs_per_stage": positive_integer,
     "prune.gradual_epochs": non_negative_integer,
     "prune.hysteresis": fraction_from_zero,
+    "prune.alpha_candidates": alphas,
     "prune.alpha_probe_epochs": positive_integer,
     "prune.patience_steps": non_negative_integer,
     **{f"{domain}.{key}": check for domain in ("source", "target")

@@ -50,10 +50,6 @@ class Experiment:
           params, config_files.keep_ratio_rules(config.prune.keep_ratios))
       self.schedule = alpha_schedule_of(config.prune)
       masks.resolve_fusion(config.prune.fusion)
-      for alpha in config.prune.get("alpha_candidates", ()):
-        if not 0 <= alpha <= 1:
-          raise ValueError(f"prune.alpha_candidates must be in [0, 1], got "
-                           f"{alpha}")
       trainers.check_initial_masks(config.prune.initial_masks)
       if config.prune.target_start not in protocol.TARGET_STARTS:
         raise ValueError(f"prune.target_start must be one of "

@@ -128,7 +128,8 @@ def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
      "'conv9/kernel' matches no prunable parameter"),
     ("prune.alphas=(0.7, 1.3)", "alpha at stage 1 must be in [0, 1]"),
     ("prune.alpha_candidates=(0.3, 1.2)",
-     "prune.alpha_candidates must be in [0, 1], got 1.2"),
+     "prune.alpha_candidates must be a tuple of numbers in [0, 1], got "
+     "(0.3, 1.2)"),
     ("prune.alpha_probe_epochs=0",
      "prune.alpha_probe_epochs must be an integer >= 1"),
     ("prune.patience_steps=-1", "prune.patience_steps must be an integer >= 0"),
