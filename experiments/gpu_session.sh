@@ -10,8 +10,9 @@
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/gpu_session.sh
 #
-# TABLES, TABLE_ARGS (one --set per word) and SKIP_BENCH=1 make a CPU smoke
-# run possible.
+# TABLES, TABLE_ARGS (one --set per word, after the defaults below), SUFFIX
+# (of the tables' names, _p40 by default) and SKIP_BENCH=1 choose other
+# cells, or make a CPU smoke run possible.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -33,14 +34,16 @@ echo "bench done after $(( $(date +%s) - start )) s" >> "$stage/session.log"
 # The issue's goal cell: 1.35% with at most 30 labels per class. Patience in
 # steps so that a 2-step epoch does not end the first stage at chance.
 methods="table.methods=('coprune','alpha0','dns','coprune_alpha_val')"
-keep="table.keep_settings=[('1.35',[('conv1/kernel',0.2),('conv2/kernel',0.01),('conv3/kernel',0.009),('fc1/kernel',0.009),('fc2/kernel',0.08)])]"
+ratios=$(python3 -c "from coprune_jax.train import protocol as p
+print(repr(p.CIFAR_NET_KEEP_RATIOS_1_35).replace(' ', ''))")
+keep="table.keep_settings=[('1.35',$ratios)]"
 sets=(--set prune.patience_steps=40 --set "$methods" --set "$keep")
 for word in ${TABLE_ARGS:-}; do sets+=(--set "$word"); done
 tables=${TABLES:-"table_mnist_usps.py:30 table_mnist_mnistm.py:30 table_usps_mnistm_labels.py:30 table_mnist_usps.py:10"}
 left=$(( deadline - ($(date +%s) - start) - 25 ))
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
 for table in $tables; do
-  name=${table%%.py*}${table#*.py}; name=${name//[:,]/_}_p40
+  name=${table%%.py*}${table#*.py}; name=${name//[:,]/_}${SUFFIX:-_p40}
   args=("experiments/configs/$table" --workdir "runs/gpu_session/$name"
         --data-root gpu_data --results-dir "$stage/$name" --no-progress
         "${sets[@]}" --set "table.name='$name'")
