@@ -229,23 +229,25 @@ def main(argv=None):
   for seed in args.seeds:
     for setting in args.settings:
       for method in args.methods:
-        # Keyed by the data's size too: a subset's runs are other runs.
+        # Keyed by the data's size too: a subset's runs are other runs. Dense
+        # training ignores the keep ratios: one run serves every setting.
+        key = "any" if method == "dense" else setting
         path = os.path.join(
-            args.workdir, f"{setting}_{method}_seed{seed}_e{args.epochs}"
+            args.workdir, f"{key}_{method}_seed{seed}_e{args.epochs}"
             f"_n{len(splits[0])}_v{len(splits[1])}.json")
         if os.path.isfile(path):
           with open(path) as f:
-            results.append(json.load(f))
-          continue
-        result = train_one(method, setting, seed, splits, args.epochs)
-        with open(path + ".tmp", "w") as f:
-          json.dump(result, f)
-        os.replace(path + ".tmp", path)
-        results.append(result)
-        print(f"{setting}% {method} seed {seed}: test "
-              f"{100 * result['test_accuracy']:.2f}% (epoch "
-              f"{result['selected_epoch']}), {result['seconds']:.0f} s",
-              flush=True)
+            result = json.load(f)
+        else:
+          result = train_one(method, setting, seed, splits, args.epochs)
+          with open(path + ".tmp", "w") as f:
+            json.dump(result, f)
+          os.replace(path + ".tmp", path)
+          print(f"{key}% {method} seed {seed}: test "
+                f"{100 * result['test_accuracy']:.2f}% (epoch "
+                f"{result['selected_epoch']}), {result['seconds']:.0f} s",
+                flush=True)
+        results.append({**result, "setting": setting})
   markdown = summary_markdown(results, args, splits)
   print(markdown)
   if args.out:

@@ -26,6 +26,19 @@ def test_every_run_lands_on_its_budget_and_is_not_redone(tmp_path):
   assert "| rigl | " in (tmp_path / "out.md").read_text()
 
 
+@pytest.mark.slow  # ~10 s on 2 CPU cores
+def test_dense_training_runs_once_for_every_setting(tmp_path):
+  assert bench_pruners.main([
+      "--synthetic", "--quick", "--workdir", str(tmp_path / "runs"), "--out",
+      str(tmp_path / "out"), "--settings", "1.35", "10.4", "--methods",
+      "dense"]) == 0
+  assert [p.name.split("_")[0] for p in (tmp_path / "runs").iterdir()] == [
+      "any"]
+  runs = json.loads((tmp_path / "out.json").read_text())["runs"]
+  assert [r["setting"] for r in runs] == ["1.35", "10.4"]
+  assert runs[0]["test_accuracy"] == runs[1]["test_accuracy"]
+
+
 def test_missing_data_is_a_one_line_error(tmp_path, capsys):
   assert bench_pruners.main(["--data-root", str(tmp_path),
                              "--workdir", str(tmp_path / "w")]) == 2
