@@ -10,9 +10,14 @@
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/gpu_session.sh
 #
-# TABLES, TABLE_ARGS (one --set per word, after the defaults below), SUFFIX
-# (of the tables' names, _p40 by default) and SKIP_BENCH=1 choose other
-# cells, or make a CPU smoke run possible.
+# TABLES, METHODS, SETTINGS, TABLE_ARGS (one --set per word, after the
+# defaults below), SUFFIX (of the tables' names, _p40 by default) and
+# SKIP_BENCH=1 choose other cells, or make a CPU smoke run possible. E.g. the
+# next cells of issue 16:
+#
+#   SKIP_BENCH=1 SETTINGS="1.35 10.4" TABLES="table_mnist_usps.py:100 \
+#     table_mnist_mnistm.py:10 table_usps_mnistm_labels.py:10 \
+#     table_mnist_usps.py:10,reference" bash experiments/gpu_session.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -31,13 +36,16 @@ if [ -z "${SKIP_BENCH:-}" ]; then
 fi
 echo "bench done after $(( $(date +%s) - start )) s" >> "$stage/session.log"
 
-# The issue's goal cell: 1.35% with at most 30 labels per class. Patience in
-# steps so that a 2-step epoch does not end the first stage at chance.
-methods="table.methods=('coprune','alpha0','dns','coprune_alpha_val')"
-ratios=$(python3 -c "from coprune_jax.train import protocol as p
-print(repr(p.CIFAR_NET_KEEP_RATIOS_1_35).replace(' ', ''))")
-keep="table.keep_settings=[('1.35',$ratios)]"
-sets=(--set prune.patience_steps=40 --set "$methods" --set "$keep")
+# By default the issue's goal cell: 1.35% with at most 30 labels per class,
+# four methods. Patience in steps so that a 2-step epoch does not end the
+# first stage at chance. SETTINGS: keep settings by name (1.35 10.4).
+methods=$(printf "'%s'," ${METHODS:-coprune alpha0 dns coprune_alpha_val})
+keep=$(python3 -c "import sys; from coprune_jax.train import protocol as p
+names = sys.argv[1:]
+print(repr([s for s in p.CIFAR_NET_TABLE_SETTINGS if s[0] in names]).replace(' ', ''))
+" ${SETTINGS:-1.35})
+sets=(--set prune.patience_steps=40 --set "table.methods=(${methods})"
+      --set "table.keep_settings=$keep")
 for word in ${TABLE_ARGS:-}; do sets+=(--set "$word"); done
 tables=${TABLES:-"table_mnist_usps.py:30 table_mnist_mnistm.py:30 table_usps_mnistm_labels.py:30 table_mnist_usps.py:10"}
 left=$(( deadline - ($(date +%s) - start) - 25 ))
