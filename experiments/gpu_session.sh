@@ -4,7 +4,8 @@
 # themselves), then issue 16's label-budget tables side by side, one process
 # each with a slice of the GPU's memory, all stopped DEADLINE seconds after
 # the start. Tables run with --resume, so a cell cut short is the only loss,
-# and their reports are then written from the finished cells. Everything
+# and their reports are then written from the finished cells (cells and
+# metrics logs come back too). Everything
 # comes back as one tarball in $OUT (the device returns at most 8 files).
 # Carry gpu_data/digits and gpu_data/wheels:
 #
@@ -62,7 +63,8 @@ for table in $tables; do
     echo "$table: exit $? after $(( $(date +%s) - start )) s" >> "$stage/session.log"
     python3 experiments/run_table.py "${args[@]}" --report-only \
       >> "$stage/$name.log" 2>&1
-    cp -r "runs/gpu_session/$name/cells" "$stage/$name/" 2>/dev/null
+    cp -r "runs/gpu_session/$name/cells" "runs/gpu_session/$name/metrics.jsonl" \
+      "$stage/$name/" 2>/dev/null
   ) &
 done
 wait
