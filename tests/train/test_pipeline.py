@@ -78,6 +78,7 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
     assert len(os.listdir(workdir / "seed_0" / phase)) == 1, phase
 
 
+@pytest.mark.slow  # ~20 s on 2 CPU cores: keeps the default suite in budget
 def test_resumed_run_equals_uninterrupted_run(experiment, finished_run,
                                               tmp_path):
   whole, parts = str(finished_run[0]), str(tmp_path / "parts")
