@@ -13,15 +13,10 @@
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/bench_gpu.sh [--profile]
 #
-# (carry gpu_data/wheels).
+# (carry gpu_data/wheels: see experiments/gpu_env.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-# The image lacks ml_collections (bench_masks.py and bench_step.py import
-# the protocol): it travels as a wheel in gpu_data/wheels.
-python3 -c "import ml_collections" 2>/dev/null || {
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-    gpu_data/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
+source experiments/gpu_env.sh
 results=experiments/results
 [ -n "${OUT:-}" ] && mkdir -p "$OUT"
 # Only figures of this run come back: drop the committed ones first.

@@ -17,11 +17,8 @@
 # (/tmp): only the summary (.json, .md) and the log come back in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+source experiments/gpu_env.sh
 data_root=${DATA_ROOT:-gpu_data/cifar10_subset}
-python3 -c "import ml_collections" 2>/dev/null || {
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-    gpu_data/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
 out=${OUT:-runs/gpu_pruners}
 mkdir -p "$out"
 {

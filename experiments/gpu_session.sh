@@ -4,9 +4,9 @@
 # themselves), then issue 16's label-budget tables side by side, one process
 # each with a slice of the GPU's memory, all stopped DEADLINE seconds after
 # the start. Tables run with --resume, so a cell cut short is the only loss,
-# and their reports are then written from the finished cells (cells and
-# metrics logs come back too). Everything
-# comes back as one tarball in $OUT (the device returns at most 8 files).
+# and their reports are then written from the finished cells. Reports,
+# cells and metrics logs come back as one tarball in $OUT (the device
+# returns at most 8 files).
 # Carry gpu_data/digits and gpu_data/wheels:
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/gpu_session.sh
@@ -26,10 +26,7 @@ deadline=${DEADLINE:-540}
 out=${OUT:-/tmp/gpu_session_out}
 stage=/tmp/gpu_session
 rm -rf "$stage" && mkdir -p "$stage" "$out"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-python3 -c "import ml_collections" 2>/dev/null || {
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-    gpu_data/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
+source experiments/gpu_env.sh
 
 if [ -z "${SKIP_BENCH:-}" ]; then
   OUT=$stage/bench bash experiments/bench_gpu.sh > /dev/null 2>&1 \
@@ -38,8 +35,8 @@ fi
 echo "bench done after $(( $(date +%s) - start )) s" >> "$stage/session.log"
 
 # By default the issue's goal cell: 1.35% with at most 30 labels per class,
-# four methods. Patience in steps so that a 2-step epoch does not end the
-# first stage at chance. SETTINGS: keep settings by name (1.35 10.4).
+# four methods. Patience in steps so that 2-step epochs do not cut every
+# stage short. SETTINGS: keep settings by name (1.35 10.4).
 methods=$(printf "'%s'," ${METHODS:-coprune alpha0 dns coprune_alpha_val})
 keep=$(python3 -c "import sys; from coprune_jax.train import protocol as p
 names = sys.argv[1:]

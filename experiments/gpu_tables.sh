@@ -4,19 +4,15 @@
 # by default) with --resume, so a table cut short keeps its finished cells.
 # The data comes as a carried folder (DATA_ROOT, default gpu_data/ in the
 # checkout: digits/mnist.npz, usps.h5, mnist_m_test.npz) and ml_collections
-# as a wheel in $DATA_ROOT/wheels (the device image lacks it). Tables and
+# as a wheel in gpu_data/wheels (experiments/gpu_env.sh). Tables and
 # cells are copied to $OUT when that is set (the device tool).
 #
 #   bash experiments/gpu_tables.sh experiments/configs/table_mnist_usps.py:30 \
 #       experiments/configs/table_mnist_usps.py:30,reference
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+source experiments/gpu_env.sh
 data_root=${DATA_ROOT:-gpu_data}
-# The image has absl-py and pyyaml, ml_collections' needs.
-python3 -c "import ml_collections" 2>/dev/null || {
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-    "$data_root"/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
 out=${OUT:-runs/gpu_tables}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | tee "$out/device.txt"

@@ -1,0 +1,8 @@
+# Sourced from the repository root by the device scripts: the checkout on
+# PYTHONPATH, unbuffered output, and ml_collections, which the device image
+# lacks, from its wheel in gpu_data/wheels (the image has absl-py and pyyaml,
+# its needs). Carry gpu_data/wheels.
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+python3 -c "import ml_collections" 2>/dev/null || {
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+    gpu_data/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
