@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from coprune_jax.train import plots
+
 REFERENCES = ("alpha0", "dns")
 
 
@@ -58,9 +60,7 @@ def markdown(rows: list, method: str, setting: str) -> str:
 
 
 def plot(path: str, rows: list, method: str, setting: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
   for ax, reference in zip(axes, REFERENCES):
     for i, (label, row) in enumerate(rows):
@@ -78,9 +78,7 @@ def plot(path: str, rows: list, method: str, setting: str) -> None:
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("paired gap, points (dots: seeds; diamond: mean)")
   axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save_figure(fig, path)
 
 
 def main(argv=None) -> int:

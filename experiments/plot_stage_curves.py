@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from coprune_jax.train import plots
 from coprune_jax.train.metrics_log import read_records, select
 
 
@@ -32,9 +33,7 @@ def stage_curve(records, phase: str, seed: int) -> dict:
 
 
 def plot(path: str, curves: dict, phases, seed: int) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = plots.pyplot()
   fig, axes = plt.subplots(1, len(phases), figsize=(5.5 * len(phases), 3.8),
                            sharey=True, squeeze=False)
   for ax, phase in zip(axes[0], phases):
@@ -54,9 +53,7 @@ def plot(path: str, curves: dict, phases, seed: int) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
   axes[0][0].set_ylabel("target validation accuracy (%)")
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  plots.save_figure(fig, path)
 
 
 def main(argv=None) -> int:

@@ -8,11 +8,20 @@ from coprune_jax.train.metrics_log import read_records, select
 METHOD_STYLES = {"coprune": "-", "alpha0": "--"}
 
 
-def _pyplot():
+def pyplot():
+  """matplotlib.pyplot on the file-only Agg backend, imported on first use
+  (machines without a display; importing this module stays cheap)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   return plt
+
+
+def save_figure(fig, path: str, dpi: int = 110) -> None:
+  """Writes `fig` to `path` (laid out tight) and frees it."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  pyplot().close(fig)
 
 
 def _series(records, key):
@@ -26,7 +35,7 @@ def write_plots(workdir: str) -> list[str]:
   A run without report.json (still running, or interrupted) gets the plots
   of its metrics.jsonl so far: curves, alpha and lr, mask overlap.
   """
-  plt = _pyplot()
+  plt = pyplot()
   records = read_records(os.path.join(workdir, "metrics.jsonl"))
   report_path = os.path.join(workdir, "report.json")
   report = None
@@ -41,9 +50,7 @@ def write_plots(workdir: str) -> list[str]:
 
   def save(fig, name):
     path = os.path.join(out_dir, name)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     written.append(path)
 
   # Loss and accuracy per epoch, for fine-tuning and both pruning methods.

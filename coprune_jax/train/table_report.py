@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from coprune_jax.train import methods
+from coprune_jax.train import plots
 from coprune_jax.train import report as report_lib
 
 # The setting name of the cells of `methods.KEEP_RATIO_FREE` methods.
@@ -254,9 +255,7 @@ def _plot(path: str, rows, method_order) -> None:
   ax.grid(alpha=0.3)
   # Beside the axes: inside, the legend of 12 methods hides points.
   ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  plots.save_figure(fig, path, dpi=120)
 
 
 def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
