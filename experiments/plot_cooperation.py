@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from coprune_jax.train import methods
 from coprune_jax.train import plots
 
 REFERENCES = ("alpha0", "dns")
@@ -46,9 +47,14 @@ def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
           "source_mean": float(source.mean()) if source.size else None}
 
 
+def method_label(method: str) -> str:
+  return methods.LABELS.get(method, method)
+
+
 def markdown(rows: list, method: str, setting: str) -> str:
-  lines = [f"| table | source alone on target test | {method} minus alpha = 0 "
-           "(per seed) | minus DNS (per seed) |", "|---|---|---|---|"]
+  lines = [f"| table | source alone on target test | {method_label(method)} "
+           "minus alpha = 0 (per seed) | minus DNS (per seed) |",
+           "|---|---|---|---|"]
   for label, row in rows:
     cells = [", ".join(f"{g:+.2f}" for g in row["gaps"][r]) +
              f" (mean {row['gaps'][r].mean():+.2f})" for r in REFERENCES]
@@ -73,8 +79,8 @@ def plot(path: str, rows: list, method: str, setting: str) -> None:
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
     ax.set_xlabel("source model alone: target test accuracy (%)")
-    ax.set_title(f"{method} minus {'alpha = 0' if reference == 'alpha0' else 'DNS'}"
-                 f" at {setting} kept")
+    ax.set_title(f"{method_label(method)} minus "
+                 f"{method_label(reference)} at {setting} kept")
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("paired gap, points (dots: seeds; diamond: mean)")
   axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))

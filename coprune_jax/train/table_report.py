@@ -4,10 +4,6 @@ import csv
 import datetime
 import os
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.ticker  # pylint: disable=g-import-not-at-top
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from coprune_jax.train import methods
@@ -221,6 +217,8 @@ def _paired_markdown(paired, settings, method_order) -> list[str]:
 
 
 def _plot(path: str, rows, method_order) -> None:
+  plt = plots.pyplot()
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(9, 4.5))
   # 12 methods: more than the default 10 colours, so colour and marker vary.
   colours = plt.cm.tab20(np.linspace(0, 1, 20))
@@ -247,9 +245,9 @@ def _plot(path: str, rows, method_order) -> None:
   settings = {r["setting"] for r in rows} - {KEEP_RATIO_FREE_SETTING}
   ticks = [float(np.median([100 * r["kept_ratio_mean"] for r in rows
                             if r["setting"] == s])) for s in settings]
-  ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
-  ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
-  ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+  ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+  ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%.3g"))
+  ax.xaxis.set_minor_locator(ticker.NullLocator())
   ax.set_xlabel("kept fraction of prunable weights (%)")
   ax.set_ylabel("target test accuracy (%)")
   ax.grid(alpha=0.3)
