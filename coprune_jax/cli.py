@@ -101,6 +101,15 @@ def resume_command(program: str, argv) -> str:
   return " ".join([program] + [shlex.quote(a) for a in argv])
 
 
+def labelled_path(text: str) -> tuple[str, str]:
+  """An argparse type for "LABEL=PATH" arguments of the experiment scripts
+  (the label may hold "=", the path may not)."""
+  label, sep, path = text.rpartition("=")
+  if not sep or not label or not path:
+    raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {text!r}")
+  return label, path
+
+
 def _fail(message: str) -> int:
   print(f"coprune: error: {message}", file=sys.stderr)
   return 2

@@ -13,22 +13,15 @@ Writes OUT.md (one row per table) and OUT.png.
 """
 
 import argparse
-import csv
 import sys
 
 import numpy as np
 
-from coprune_jax.train import methods
+from coprune_jax import cli
 from coprune_jax.train import plots
+from coprune_jax.train import table_report
 
 REFERENCES = ("alpha0", "dns")
-
-
-def read_seeds(path: str) -> dict:
-  """{(setting, method, seed): test accuracy in %} of one table."""
-  with open(path) as f:
-    return {(r["setting"], r["method"], int(r["seed"])):
-            100 * float(r["test_accuracy"]) for r in csv.DictReader(f)}
 
 
 def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
@@ -47,13 +40,10 @@ def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
           "source_mean": float(source.mean()) if source.size else None}
 
 
-def method_label(method: str) -> str:
-  return methods.LABELS.get(method, method)
-
-
 def markdown(rows: list, method: str, setting: str) -> str:
-  lines = [f"| table | source alone on target test | {method_label(method)} "
-           "minus alpha = 0 (per seed) | minus DNS (per seed) |",
+  name = table_report.LABELS.get(method, method)
+  lines = [f"| table | source alone on target test | {name} minus alpha = 0 "
+           "(per seed) | minus DNS (per seed) |",
            "|---|---|---|---|"]
   for label, row in rows:
     cells = [", ".join(f"{g:+.2f}" for g in row["gaps"][r]) +
@@ -79,8 +69,9 @@ def plot(path: str, rows: list, method: str, setting: str) -> None:
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
     ax.set_xlabel("source model alone: target test accuracy (%)")
-    ax.set_title(f"{method_label(method)} minus "
-                 f"{method_label(reference)} at {setting} kept")
+    ax.set_title(f"{table_report.LABELS.get(method, method)} minus "
+                 f"{table_report.LABELS[reference]} at {setting} kept",
+                 fontsize=10)
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("paired gap, points (dots: seeds; diamond: mean)")
   axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
@@ -90,19 +81,17 @@ def plot(path: str, rows: list, method: str, setting: str) -> None:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("tables", nargs="+", metavar="LABEL=SEEDS_CSV")
+  parser.add_argument("tables", nargs="+", metavar="LABEL=SEEDS_CSV",
+                      type=cli.labelled_path)
   parser.add_argument("--setting", default="1.35")
   parser.add_argument("--method", default="coprune")
   parser.add_argument("--out", required=True, help="writes OUT.md, OUT.png")
   args = parser.parse_args(argv)
   rows = []
-  for table in args.tables:
-    label, sep, path = table.rpartition("=")
-    if not sep or not label:
-      parser.error(f"expected LABEL=SEEDS_CSV, got {table!r}")
+  for label, path in args.tables:
     try:
-      rows.append((label, cooperation_gaps(read_seeds(path), args.setting,
-                                           args.method)))
+      rows.append((label, cooperation_gaps(table_report.read_seeds(path),
+                                           args.setting, args.method)))
     except (OSError, ValueError) as e:
       print(f"plot_cooperation: {path}: {e}", file=sys.stderr)
       return 2

@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from coprune_jax import cli
 from coprune_jax.train import plots
 from coprune_jax.train.metrics_log import read_records, select
 
@@ -59,16 +60,14 @@ def plot(path: str, curves: dict, phases, seed: int) -> None:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("runs", nargs="+", metavar="LABEL=WORKDIR")
+  parser.add_argument("runs", nargs="+", metavar="LABEL=WORKDIR",
+                      type=cli.labelled_path)
   parser.add_argument("--phases", nargs="+", required=True)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", required=True, help="writes OUT.png")
   args = parser.parse_args(argv)
   curves = {}
-  for run in args.runs:
-    label, sep, workdir = run.rpartition("=")
-    if not sep or not label:
-      parser.error(f"expected LABEL=WORKDIR, got {run!r}")
+  for label, workdir in args.runs:
     records = read_records(os.path.join(workdir, "metrics.jsonl"))
     curves[label] = {}
     for phase in args.phases:

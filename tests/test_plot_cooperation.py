@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from coprune_jax.train import table_report
 from experiments import plot_cooperation
 
 SEEDS_CSV = """setting,method,seed,test_accuracy,val_accuracy,selected_stage,kept,prunable
@@ -24,14 +25,14 @@ def test_gaps_are_per_seed_differences_over_seeds_with_every_reference(
   path = tmp_path / "t_seeds.csv"
   path.write_text(SEEDS_CSV)
   row = plot_cooperation.cooperation_gaps(
-      plot_cooperation.read_seeds(str(path)), "1.35", "coprune")
+      table_report.read_seeds(str(path)), "1.35", "coprune")
   assert row["seeds"] == [0, 1]  # seed 2 lacks DNS
   np.testing.assert_allclose(row["gaps"]["alpha0"], [5.0, -10.0])
   np.testing.assert_allclose(row["gaps"]["dns"], [-2.0, 10.0])
   assert row["source_mean"] == pytest.approx(60.0)
   with pytest.raises(ValueError, match="no seed"):
     plot_cooperation.cooperation_gaps(
-        plot_cooperation.read_seeds(str(path)), "10.4", "coprune")
+        table_report.read_seeds(str(path)), "10.4", "coprune")
 
 
 def test_main_writes_the_table_and_the_figure(tmp_path):

@@ -107,6 +107,13 @@ def _write_csv(path: str, rows: list[dict]) -> None:
     writer.writerows(rows)
 
 
+def read_seeds(path: str) -> dict:
+  """{(setting, method, seed): test accuracy in %} of a <name>_seeds.csv."""
+  with open(path) as f:
+    return {(r["setting"], r["method"], int(r["seed"])):
+            100 * float(r["test_accuracy"]) for r in csv.DictReader(f)}
+
+
 def _accuracy_text(row) -> str:
   """"mean +- std (n)" in %; one seed has no spread to show."""
   mean = f"{100 * row['test_accuracy_mean']:.2f}"
