@@ -12,9 +12,13 @@
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/gpu_session.sh
 #
 # TABLES, METHODS, SETTINGS, TABLE_ARGS (one --set per word, after the
-# defaults below), SUFFIX (of the tables' names, _p40 by default) and
-# SKIP_BENCH=1 choose other cells, or make a CPU smoke run possible. E.g. the
-# next cells of issue 16:
+# defaults below), SUFFIX (of the tables' names, _p40_pruned by default:
+# the committed _p40 tables ran before prune.initial_masks defaulted to
+# "pruned") and SKIP_BENCH=1 choose other cells, or make a CPU smoke run
+# possible. E.g. the default four tables again with the first step pruned,
+# then the next cells of issue 16:
+#
+#   SKIP_BENCH=1 bash experiments/gpu_session.sh
 #
 #   SKIP_BENCH=1 SETTINGS="1.35 10.4" TABLES="table_mnist_usps.py:100 \
 #     table_mnist_mnistm.py:10 table_usps_mnistm_labels.py:10 \
@@ -49,7 +53,7 @@ tables=${TABLES:-"table_mnist_usps.py:30 table_mnist_mnistm.py:30 table_usps_mni
 left=$(( deadline - ($(date +%s) - start) - 25 ))
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
 for table in $tables; do
-  name=${table%%.py*}${table#*.py}; name=${name//[:,]/_}${SUFFIX:-_p40}
+  name=${table%%.py*}${table#*.py}; name=${name//[:,]/_}${SUFFIX:-_p40_pruned}
   args=("experiments/configs/$table" --workdir "runs/gpu_session/$name"
         --data-root gpu_data --results-dir "$stage/$name" --no-progress
         "${sets[@]}" --set "table.name='$name'")

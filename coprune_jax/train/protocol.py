@@ -37,11 +37,13 @@ def prune_config(keep_ratios, **overrides) -> dict:
       batch_size=128, learning_rate=1e-3, patience=3, factor=0.1,
       min_learning_rate=1e-6, max_epochs_per_stage=100,
       compare_alpha_zero=True,
-      # "ones": the first step is dense (the committed results' setting);
-      # "pruned" starts from the first stage's cooperative masks, as the
-      # reference code does (masks before every iteration, the first
-      # included). See RESULTS.md (USPS).
-      initial_masks="ones",
+      # "pruned": the first stage's cooperative masks from the first step,
+      # as the reference code does (masks before every iteration, the first
+      # included). "ones" (a dense first step; the default until
+      # 2026-11-27) makes that step's near-zero loss the plateau's best, so
+      # the first stage's learning rate decays whatever it learns
+      # (RESULTS.md, "the first stage never trained").
+      initial_masks="pruned",
       # "finetuned": every method starts from the target fine-tune;
       # "source": from the source model, as the released code does.
       target_start="finetuned",

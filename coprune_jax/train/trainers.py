@@ -83,9 +83,10 @@ class CoPruneTrainer:
   learning_rate: float = 1e-3
   fusion: str = "signed"
   scope: str = "layer"
-  # "ones": the reference's start, so the first step is dense; "pruned":
-  # the stage's cooperative masks from the first step on.
-  initial_masks: str = "ones"
+  # "pruned": the first stage's cooperative masks from the first step on,
+  # as the reference code does; "ones": a dense first step (see
+  # protocol.prune_config for why that is not the default).
+  initial_masks: str = "pruned"
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
   # Another mask function of `make_cooperative_step` (e.g. channel masks);
   # then `keep_ratios`, `fusion` and `scope` are unused.
@@ -123,16 +124,16 @@ class CoPruneTrainer:
     return self._initial_state(self._stage_alpha(0, self._initial_state))
 
   def _initial_state(self, alpha: float) -> cj.CoPruneState:
-    # Default masks: all ones where `keep_ratios` prunes (a dense first
-    # step; the reference code masks before it: initial_masks="pruned"),
-    # made by `init_coprune_state` itself.
+    # A dense start ("ones", or gradual pruning, which starts dense): all
+    # ones where the masks prune, made by `init_coprune_state` itself.
+    dense_start = self.initial_masks == "ones" or self.gradual_steps > 0
     masks = None
-    if self.mask_fn is not None or self.initial_masks == "pruned":
+    if self.mask_fn is not None or not dense_start:
       mask_fn = self.mask_fn or (lambda source, target, alpha: (
           cj.cooperative_masks(source, target, alpha, self.keep_ratios,
                                self.fusion, self.scope)))
       masks = mask_fn(self.source_weights[0], self.target_weights[0], alpha)
-      if self.initial_masks == "ones":
+      if dense_start:
         masks = jax.tree.map(jnp.ones_like, masks)
     return cj.init_coprune_state(
         self.source_weights[0], self.target_weights[0], self.keep_ratios,
