@@ -164,6 +164,11 @@ class CoPruneTrainer:
     return state, means
 
   def end_epoch(self, state, means, patience, factor):
+    # The plateau control watches epochs at the keep ratios only: a gradual
+    # ramp's denser epochs have a loss no epoch at the ratios can beat, which
+    # would lower the rate every patience (as a dense first step did).
+    if not self.at_budget(state):
+      return state
     return cj.end_epoch(state, means["source_loss"], means["target_loss"],
                         patience, factor)
 

@@ -51,3 +51,21 @@ def test_gradual_pruning_starts_dense_whatever_the_initial_masks():
 def test_unknown_initial_masks_are_refused():
   with pytest.raises(ValueError, match="initial_masks"):
     trainer("random")
+
+
+def test_the_plateau_watches_only_epochs_at_the_keep_ratios():
+  # 2 epochs of 2 steps: the ramp ends at step 4, so epoch 1 is denser.
+  t, *_ = trainer("pruned", gradual_epochs=2, target_train=[0] * 8)
+  state = t.init_state()
+  step_count = lambda n: state.target.opt_state._replace(
+      count=np.int32(n))
+  ramping = state._replace(target=state.target._replace(
+      opt_state=step_count(2)))
+  at_ratios = state._replace(target=state.target._replace(
+      opt_state=step_count(4)))
+  means = {"source_loss": 0.01, "target_loss": 0.01}
+  unchanged = t.end_epoch(ramping, means, patience=3, factor=0.1)
+  assert float(t.plateau(unchanged).best_loss) == np.inf
+  fed = t.end_epoch(at_ratios, means, patience=3, factor=0.1)
+  assert float(t.plateau(fed).best_loss) == np.float32(0.01)
+  assert int(t.plateau(fed).epoch) == 1
