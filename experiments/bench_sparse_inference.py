@@ -6,7 +6,8 @@ For CIFAR-Net (the paper's 1.35% per-layer ratios and our 10.4%) and
 LeNet-5 (1.35% and 10.4% of every kernel), magnitude masks of freshly
 initialised weights; the fully connected layers as a jitted chain
 (relu between layers), dense (W * M, a matmul) vs `sparse_inference`
-(kept weights only, padded per output column) vs JAX's own sparse format
+(kept weights only, padded per output column, the columns in 4 groups of
+similar kept counts; also timed as one group) vs JAX's own sparse format
 (`jax.experimental.sparse.BCOO` of the kept weights, `x @ W`), at batch 1
 and 128; the three chains' outputs are checked equal before timing. Two timings per program: one call
 as a user makes it (median wall time, dispatch included), and the compute
@@ -86,13 +87,15 @@ def bench(name, model, shape, rules, batch, num_calls):
   masks = cj.magnitude_masks(params, cj.keep_ratio_tree(params, rules))
   layers = fc_layers(params, masks)
   dense = chain([(k, b) for k, b, _ in layers], jnp.matmul)
-  sparse = chain([(sparse_inference.padded_columns(k, m), b)
-                  for k, b, m in layers], sparse_inference.sparse_matmul)
+  sparse_chain = lambda groups: chain(
+      [(sparse_inference.padded_columns(k, m, groups), b)
+       for k, b, m in layers], sparse_inference.sparse_matmul)
+  sparse, one_group = sparse_chain(4), sparse_chain(1)
   bcoo = chain([(jsparse.BCOO.fromdense(k, nse=int(m.sum())), b)
                 for k, b, m in layers], operator.matmul)
   x = jax.random.normal(jax.random.key(1), (batch, layers[0][0].shape[0]))
   expected = jax.jit(dense)(x)
-  for other in (sparse, bcoo):
+  for other in (sparse, one_group, bcoo):
     np.testing.assert_allclose(jax.jit(other)(x), expected, rtol=1e-4,
                                atol=1e-4)
   num_outputs = layers[-1][0].shape[1]
@@ -103,6 +106,8 @@ def bench(name, model, shape, rules, batch, num_calls):
     row[f"{label}_call_us"] = 1e6 * time_program(apply, x, num_calls)
     row[f"{label}_compute_us"] = 1e6 * time_program(
         repeated(apply, num_outputs), x, max(20, num_calls // 20)) / REPEATS
+  row["one_group_compute_us"] = 1e6 * time_program(
+      repeated(one_group, num_outputs), x, max(20, num_calls // 20)) / REPEATS
   images = jnp.ones((batch,) + shape)
   row["whole_dense_model_call_us"] = 1e6 * time_program(
       lambda v: model.apply({"params": params}, v), images, num_calls // 4)
@@ -122,9 +127,10 @@ def main(argv=None):
   rows = []
   print("| model | kept | batch | FC kept / weights | dense call | sparse call "
         "| call speed-up | dense compute | sparse compute | compute speed-up "
+        "| sparse compute, one group "
         "| BCOO call | BCOO compute | BCOO compute speed-up "
         "| whole dense model call |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   for name, model, shape, settings in setups():
     for setting, rules in settings.items():
       for batch in (1, 128):
@@ -137,6 +143,7 @@ def main(argv=None):
               f"{row['dense_compute_us']:.2f} us | "
               f"{row['sparse_compute_us']:.2f} us | "
               f"{row['compute_speedup']:.2f}x | "
+              f"{row['one_group_compute_us']:.2f} us | "
               f"{row['bcoo_call_us']:.1f} us | "
               f"{row['bcoo_compute_us']:.2f} us | "
               f"{row['bcoo_compute_speedup']:.2f}x | "

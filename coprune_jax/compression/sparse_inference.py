@@ -8,7 +8,13 @@ short sum per output, no scatter:
   y[b, j] = sum_l x[b, indices[j, l]] * values[j, l]
 
 At 1% kept a 576 x 64 kernel needs ~6 multiplies per output instead of
-576. Padding costs where the kept counts of columns differ a lot.
+576. Padding costs where the kept counts of columns differ a lot (a
+magnitude mask of LeNet-5's 400 x 120 kernel at 1.35% keeps 1-12 weights
+per column, 5.4 on average), so the columns are sorted by their counts and
+split into a few groups, each padded to its own longest column; one gather
+puts the outputs back in order. On CPU four groups took the batch-1
+compute of LeNet-5's fully connected layers from ~2.8 to ~1.6 us (one group
+vs four, `experiments/bench_sparse_inference.py`).
 """
 
 from typing import NamedTuple
@@ -19,27 +25,44 @@ import numpy as np
 
 
 class PaddedColumns(NamedTuple):
-  """A sparse (n_in, n_out) kernel: per output, kept rows and values."""
-  indices: jax.Array  # int32 (n_out, longest column); padding points at row 0
-  values: jax.Array  # (n_out, longest column); padding is 0
+  """A sparse (n_in, n_out) kernel: per output, kept rows and values, the
+  outputs in groups of similar kept counts."""
+  # Per group, int32 (outputs in the group, its longest column); padding
+  # points at row 0.
+  indices: tuple[jax.Array, ...]
+  values: tuple[jax.Array, ...]  # per group, as `indices`; padding is 0
+  # int32 (n_out,): where each output sits in the groups' concatenation.
+  order: jax.Array
 
 
-def padded_columns(kernel, mask) -> PaddedColumns:
-  """The kept weights of a 2-D kernel (inputs, outputs), column by column."""
+def padded_columns(kernel, mask, groups: int = 4) -> PaddedColumns:
+  """The kept weights of a 2-D kernel (inputs, outputs), column by column,
+  in `groups` groups of columns of similar kept counts."""
   kernel, mask = np.asarray(kernel), np.asarray(mask, bool)
   if kernel.ndim != 2 or kernel.shape != mask.shape:
     raise ValueError(f"need a 2-D kernel and a mask of its shape, got "
                      f"{kernel.shape} and {mask.shape}")
-  per_column = [np.flatnonzero(mask[:, j]) for j in range(kernel.shape[1])]
-  longest = max(1, max(len(rows) for rows in per_column))
-  indices = np.zeros((kernel.shape[1], longest), np.int32)
-  values = np.zeros((kernel.shape[1], longest), kernel.dtype)
-  for j, rows in enumerate(per_column):
-    indices[j, :len(rows)] = rows
-    values[j, :len(rows)] = kernel[rows, j]
-  return PaddedColumns(jnp.asarray(indices), jnp.asarray(values))
+  if groups < 1:
+    raise ValueError(f"groups must be >= 1, got {groups}")
+  by_count = np.argsort(-mask.sum(0), kind="stable")
+  indices, values = [], []
+  for columns in np.array_split(by_count, min(groups, kernel.shape[1])):
+    rows = [np.flatnonzero(mask[:, j]) for j in columns]
+    longest = max(1, max(len(r) for r in rows))
+    group_indices = np.zeros((len(columns), longest), np.int32)
+    group_values = np.zeros((len(columns), longest), kernel.dtype)
+    for i, (j, r) in enumerate(zip(columns, rows)):
+      group_indices[i, :len(r)] = r
+      group_values[i, :len(r)] = kernel[r, j]
+    indices.append(jnp.asarray(group_indices))
+    values.append(jnp.asarray(group_values))
+  order = np.argsort(by_count).astype(np.int32)
+  return PaddedColumns(tuple(indices), tuple(values), jnp.asarray(order))
 
 
 def sparse_matmul(x: jax.Array, kernel: PaddedColumns) -> jax.Array:
   """x (batch, n_in) @ the sparse kernel -> (batch, n_out); jittable."""
-  return jnp.einsum("bjl,jl->bj", x[:, kernel.indices], kernel.values)
+  y = jnp.concatenate([jnp.einsum("bjl,jl->bj", x[:, i], v)
+                       for i, v in zip(kernel.indices, kernel.values)],
+                      axis=1)
+  return y[:, kernel.order]
