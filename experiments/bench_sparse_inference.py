@@ -9,9 +9,11 @@ initialised weights; the fully connected layers as a jitted chain
 (kept weights only, padded per output column, the columns in 4 groups of
 similar kept counts; also timed as one group) vs JAX's own sparse format
 (`jax.experimental.sparse.BCOO` of the kept weights, `x @ W`), at batch 1
-and 128; the three chains' outputs are checked equal before timing. Two timings per program: one call
-as a user makes it (median wall time, dispatch included), and the compute
-alone (the chain applied 100 times inside one program, per application).
+and 128; the chains' outputs are checked equal before timing. Two timings
+per program: one call as a user makes it (median wall time, dispatch
+included), and the compute alone (the chain applied 100 times inside one
+program, per application). The programs are timed in turn, in 5 rounds;
+each figure is the median over the rounds.
 The whole dense model's call is given for scale: its convolutions stay
 dense here. Weights are random, so only the counts matter, not the values.
 """
@@ -21,6 +23,7 @@ import datetime
 import json
 import operator
 import platform
+import statistics
 import sys
 
 import jax
@@ -76,13 +79,21 @@ def repeated(apply, num_outputs):
   return run
 
 
-def time_program(fn, x, num_calls):
-  fn = jax.jit(fn)
-  return median_seconds(lambda: fn(x).block_until_ready(), num_calls,
-                        max(10, num_calls // 10))
+def interleaved_medians(programs, x, rounds):
+  """{name: seconds} per call of each program ({name: (fn, calls)}): the
+  median over `rounds` rounds, each timing every program in turn (median of
+  its calls), so that a slow spell of a shared machine hits all alike."""
+  programs = {name: (jax.jit(fn), calls) for name, (fn, calls)
+              in programs.items()}
+  times = {name: [] for name in programs}
+  for _ in range(rounds):
+    for name, (fn, calls) in programs.items():
+      times[name].append(median_seconds(
+          lambda: fn(x).block_until_ready(), calls, max(10, calls // 10)))
+  return {name: statistics.median(t) for name, t in times.items()}
 
 
-def bench(name, model, shape, rules, batch, num_calls):
+def bench(name, model, shape, rules, batch, num_calls, rounds):
   params = model.init(jax.random.key(0), jnp.ones((1,) + shape))["params"]
   masks = cj.magnitude_masks(params, cj.keep_ratio_tree(params, rules))
   layers = fc_layers(params, masks)
@@ -99,18 +110,25 @@ def bench(name, model, shape, rules, batch, num_calls):
     np.testing.assert_allclose(jax.jit(other)(x), expected, rtol=1e-4,
                                atol=1e-4)
   num_outputs = layers[-1][0].shape[1]
+  calls, compute_calls = num_calls // rounds, max(20, num_calls // 20) // rounds
+  programs = {}
+  for label, apply in (("dense", dense), ("sparse", sparse),
+                       ("one_group", one_group), ("bcoo", bcoo)):
+    if label != "one_group":
+      programs[f"{label}_call"] = (apply, calls)
+    programs[f"{label}_compute"] = (repeated(apply, num_outputs),
+                                    compute_calls)
+  seconds = interleaved_medians(programs, x, rounds)
   row = {"model": name, "batch": batch,
          "fc_kept": sum(int(m.sum()) for _, _, m in layers),
          "fc_weights": sum(int(m.size) for _, _, m in layers)}
-  for label, apply in (("dense", dense), ("sparse", sparse), ("bcoo", bcoo)):
-    row[f"{label}_call_us"] = 1e6 * time_program(apply, x, num_calls)
-    row[f"{label}_compute_us"] = 1e6 * time_program(
-        repeated(apply, num_outputs), x, max(20, num_calls // 20)) / REPEATS
-  row["one_group_compute_us"] = 1e6 * time_program(
-      repeated(one_group, num_outputs), x, max(20, num_calls // 20)) / REPEATS
+  for program, t in seconds.items():
+    per_application = REPEATS if program.endswith("_compute") else 1
+    row[f"{program}_us"] = 1e6 * t / per_application
   images = jnp.ones((batch,) + shape)
-  row["whole_dense_model_call_us"] = 1e6 * time_program(
-      lambda v: model.apply({"params": params}, v), images, num_calls // 4)
+  row["whole_dense_model_call_us"] = 1e6 * interleaved_medians(
+      {"model": (lambda v: model.apply({"params": params}, v),
+                 max(10, calls // 4))}, images, 1)["model"]
   row["call_speedup"] = row["dense_call_us"] / row["sparse_call_us"]
   row["compute_speedup"] = row["dense_compute_us"] / row["sparse_compute_us"]
   row["bcoo_call_speedup"] = row["dense_call_us"] / row["bcoo_call_us"]
@@ -121,7 +139,9 @@ def bench(name, model, shape, rules, batch, num_calls):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--calls", type=int, default=2000)
+  parser.add_argument("--calls", type=int, default=2000,
+                      help="calls per program, split over the rounds")
+  parser.add_argument("--rounds", type=int, default=5)
   parser.add_argument("--json", default=None, help="write the rows here")
   args = parser.parse_args(argv)
   rows = []
@@ -134,7 +154,8 @@ def main(argv=None):
   for name, model, shape, settings in setups():
     for setting, rules in settings.items():
       for batch in (1, 128):
-        row = bench(name, model, shape, rules, batch, args.calls)
+        row = bench(name, model, shape, rules, batch, args.calls,
+                    args.rounds)
         row["setting"] = setting
         rows.append(row)
         print(f"| {name} | {setting}% | {batch} | {row['fc_kept']:,} / "
