@@ -48,7 +48,7 @@ def comparisons(a: dict, b: dict, setting: str, against) -> list:
 
 
 def markdown(label_a: str, label_b: str, rows: list, setting: str) -> str:
-  label = lambda method: table_report.LABELS.get(method, method)
+  label = table_report.method_label
   lines = [f"{label_a} minus {label_b}, test accuracy at {setting} kept, "
            "percentage points: per seed, mean +- std, seeds ahead.", "",
            f"| {label_a} | {label_b} | per seed | mean +- std | ahead |",

@@ -41,7 +41,7 @@ def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
 
 
 def markdown(rows: list, method: str, setting: str) -> str:
-  name = table_report.LABELS.get(method, method)
+  name = table_report.method_label(method)
   lines = [f"| table | source alone on target test | {name} minus alpha = 0 "
            "(per seed) | minus DNS (per seed) |",
            "|---|---|---|---|"]
@@ -69,7 +69,7 @@ def plot(path: str, rows: list, method: str, setting: str) -> None:
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
     ax.set_xlabel("source model alone: target test accuracy (%)")
-    ax.set_title(f"{table_report.LABELS.get(method, method)} minus "
+    ax.set_title(f"{table_report.method_label(method)} minus "
                  f"{table_report.LABELS[reference]} at {setting} kept",
                  fontsize=10)
     ax.grid(alpha=0.3)

@@ -29,6 +29,11 @@ LABELS = {DENSE: "fine-tuned target, dense (the common start)",
           **methods.LABELS}
 
 
+def method_label(method: str) -> str:
+  """The method's label in reports; a name without one stays as it is."""
+  return LABELS.get(method, method)
+
+
 def _kept_ratio(cell: dict) -> float:
   model = cell["model"]
   return model["kept_total"] / model["prunable_total"]
