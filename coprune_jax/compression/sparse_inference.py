@@ -17,11 +17,15 @@ compute of LeNet-5's fully connected layers from 2.7 to 1.3 us
 (`experiments/bench_sparse_inference.py`, RESULTS.md).
 """
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
+
+from coprune_jax.core import straight_through
 
 
 class PaddedColumns(NamedTuple):
@@ -66,3 +70,47 @@ def sparse_matmul(x: jax.Array, kernel: PaddedColumns) -> jax.Array:
                        for i, v in zip(kernel.indices, kernel.values)],
                       axis=1)
   return y[:, kernel.order]
+
+
+def sparse_dense_model(model: nn.Module, params, masks, groups: int = 4,
+                       model_state: Optional[dict] = None
+                       ) -> Callable[..., Any]:
+  """`apply(inputs, *args, **kwargs)` of a Linen `model` whose masked 2-D
+  `nn.Dense` kernels compute from their kept weights alone (`sparse_matmul`).
+
+  Every other parameter is used dense, its mask applied (convolutions
+  stay dense). The converted layers' dense kernels are not held: `apply`
+  keeps only their kept weights, which it closes over (jit it). The Dense
+  calls are intercepted by their module path, so the model must use
+  `flax.linen.Dense` for them; its `dtype` and `precision` are not applied.
+  """
+  flat_params = traverse_util.flatten_dict(params)
+  flat_masks = traverse_util.flatten_dict(masks)
+  dense_params = traverse_util.flatten_dict(
+      straight_through.apply_masks(params, masks, straight_through=False))
+  layers = {}  # module path -> (PaddedColumns, bias or None)
+  for path, kernel in flat_params.items():
+    mask = flat_masks.get(path)
+    if path[-1] == "kernel" and mask is not None and kernel.ndim == 2:
+      layer = path[:-1]
+      bias = dense_params.pop(layer + ("bias",), None)
+      dense_params.pop(path)
+      layers[layer] = (padded_columns(kernel, mask, groups), bias)
+  variables = {"params": traverse_util.unflatten_dict(dense_params),
+               **(model_state or {})}
+
+  def sparse_dense(next_fun, args, kwargs, context):
+    module = context.module
+    if (context.method_name != "__call__" or not isinstance(module, nn.Dense)
+        or module.path not in layers):
+      return next_fun(*args, **kwargs)
+    kernel, bias = layers[module.path]
+    inputs = args[0]
+    y = sparse_matmul(inputs.reshape(-1, inputs.shape[-1]), kernel)
+    y = y.reshape(inputs.shape[:-1] + y.shape[-1:])
+    return y if bias is None else y + bias
+
+  def apply(inputs, *args, **kwargs):
+    with nn.intercept_methods(sparse_dense):
+      return model.apply(variables, inputs, *args, **kwargs)
+  return apply

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
+from coprune_jax.models import Mlp
 from coprune_jax.compression import sparse_inference
 
 
@@ -41,3 +42,17 @@ def test_groups_pad_columns_of_similar_counts_together():
 def test_no_groups_is_refused():
   with pytest.raises(ValueError, match="groups"):
     sparse_inference.padded_columns(jnp.ones((3, 2)), jnp.ones((3, 2)), 0)
+
+
+def test_sparse_dense_model_is_the_masked_model():
+  model = Mlp(hidden=(32, 16), num_classes=4)
+  images = jax.random.normal(jax.random.key(1), (3, 6, 6, 1))
+  params = model.init(jax.random.key(0), images)["params"]
+  # fc1 and fc3 pruned and computed sparse; fc2 unmasked, it stays dense.
+  masks = cj.magnitude_masks(params, cj.keep_ratio_tree(
+      params, [("fc2/kernel", 1.0), (".*kernel", 0.05)]))
+  masks["fc2"]["kernel"] = None
+  apply = sparse_inference.sparse_dense_model(model, params, masks)
+  expected = model.apply({"params": cj.apply_masks(params, masks)}, images)
+  np.testing.assert_allclose(jax.jit(apply)(images), expected, rtol=1e-5,
+                             atol=1e-5)
