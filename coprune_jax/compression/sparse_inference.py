@@ -13,7 +13,7 @@ magnitude mask of LeNet-5's 400 x 120 kernel at 1.35% keeps 1-12 weights
 per column, 5.4 on average), so the columns are sorted by their counts and
 split into a few groups, each padded to its own longest column; one gather
 puts the outputs back in order. On CPU four groups took the batch-1
-compute of LeNet-5's fully connected layers from 2.7 to 1.3 us
+compute of LeNet-5's fully connected layers from 4.2 to 2.2 us
 (`experiments/bench_sparse_inference.py`, RESULTS.md).
 """
 
