@@ -12,10 +12,11 @@ similar kept counts; also timed as one group) vs JAX's own sparse format
 and 128; the chains' outputs are checked equal before timing. Two timings
 per program: one call as a user makes it (median wall time, dispatch
 included), and the compute alone (the chain applied 100 times inside one
-program, per application). The programs are timed in turn, in 5 rounds;
-each figure is the median over the rounds.
-The whole model's call is given for scale, dense and with its fully
-connected layers sparse (`sparse_dense_model`): its convolutions stay dense. Weights are random, so only the counts matter, not the values.
+program, per application). The whole model's call is given for scale,
+dense and with its fully connected layers sparse (`sparse_dense_model`; its
+convolutions stay dense). The programs are timed in turn, in 5 rounds; each
+figure is the median over the rounds. Weights are random, so only the
+counts matter, not the values.
 """
 
 import argparse
