@@ -39,14 +39,15 @@ fi
 echo "bench done after $(( $(date +%s) - start )) s" >> "$stage/session.log"
 
 # By default the issue's goal cell: 1.35% with at most 30 labels per class,
-# four methods. Patience in steps so that 2-step epochs do not cut every
-# stage short. SETTINGS: keep settings by name (1.35 10.4).
+# four methods. Patience and the alpha probe in steps so that 1- or 2-step
+# epochs neither cut every stage short nor probe at chance. SETTINGS: keep settings by name (1.35 10.4).
 methods=$(printf "'%s'," ${METHODS:-coprune alpha0 dns coprune_alpha_val})
 keep=$(python3 -c "import sys; from coprune_jax.train import protocol as p
 names = sys.argv[1:]
 print(repr([s for s in p.CIFAR_NET_TABLE_SETTINGS if s[0] in names]).replace(' ', ''))
 " ${SETTINGS:-1.35})
-sets=(--set prune.patience_steps=40 --set "table.methods=(${methods})"
+sets=(--set prune.patience_steps=40 --set prune.alpha_probe_steps=40
+      --set "table.methods=(${methods})"
       --set "table.keep_settings=$keep")
 for word in ${TABLE_ARGS:-}; do sets+=(--set "$word"); done
 tables=${TABLES:-"table_mnist_usps.py:30 table_mnist_mnistm.py:30 table_usps_mnistm_labels.py:30 table_mnist_usps.py:10"}

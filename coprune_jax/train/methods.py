@@ -23,6 +23,7 @@ from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import phases
+from coprune_jax.train import stages
 from coprune_jax.train import trainers
 from coprune_jax.train.alpha_probe import AlphaProbe
 from coprune_jax.train.experiment_data import ExperimentData
@@ -71,8 +72,11 @@ def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
 def _alpha_probe(start: Start, prune) -> Optional[AlphaProbe]:
   if not prune["alpha_candidates"]:
     return None
-  return AlphaProbe(tuple(prune["alpha_candidates"]),
-                    prune["alpha_probe_epochs"], start.data.target_val,
+  epochs = stages.epochs_holding(
+      prune["alpha_probe_epochs"], prune["alpha_probe_steps"],
+      len(start.data.target_train) // start.batch_size)
+  return AlphaProbe(tuple(prune["alpha_candidates"]), epochs,
+                    start.data.target_val,
                     phases.make_evaluator(start.classifier), start.seed)
 
 

@@ -55,11 +55,12 @@ def prune_config(keep_ratios, **overrides) -> dict:
       # first epochs instead of at the first step.
       hysteresis=0.0, gradual_epochs=0,
       # Each stage's alpha chosen among these (and the schedule's) on target
-      # validation data after `alpha_probe_epochs` of each (train.alpha_probe);
+      # validation data after `alpha_probe_epochs` of each (train.alpha_probe),
+      # or more where those hold fewer than `alpha_probe_steps` steps;
       # () keeps the schedule.
-      alpha_candidates=(), alpha_probe_epochs=5,
+      alpha_candidates=(), alpha_probe_epochs=5, alpha_probe_steps=0,
       # The patience at least this many steps where epochs are short (few
-      # labels): stages.patience_in_epochs. 0: the published rule.
+      # labels): stages.epochs_holding. 0: the published rule.
       patience_steps=0)
   unknown = set(overrides) - set(config)
   if unknown:

@@ -111,7 +111,7 @@ _LEGACY_SETTINGS = {
     "prune": {"target_start": "finetuned", "report_test_selected": False,
               "hysteresis": 0.0, "gradual_epochs": 0,
               "alpha_candidates": [], "alpha_probe_epochs": 5,
-              "patience_steps": 0},
+              "patience_steps": 0, "alpha_probe_steps": 0},
     "baselines": {"dns_centre": "kth"},
 }
 
@@ -183,8 +183,8 @@ def stage_patience(prune, target_train_size: int) -> int:
   """The pruning stages' plateau patience in epochs: `prune.patience`, or
   more where epochs are too short to hold `prune.patience_steps` steps."""
   batch_size = min(prune.batch_size, target_train_size)
-  return stages.patience_in_epochs(prune.patience, prune.patience_steps,
-                                   target_train_size // batch_size)
+  return stages.epochs_holding(prune.patience, prune.patience_steps,
+                               target_train_size // batch_size)
 
 
 def prune_and_evaluate(method: str, start: methods.Start,

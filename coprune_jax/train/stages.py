@@ -15,19 +15,18 @@ from coprune_jax.core import plateau
 TRAIN, NEXT_STAGE, DONE = "train", "next_stage", "done"
 
 
-def patience_in_epochs(patience: int, patience_steps: int,
-                       steps_per_epoch: int) -> int:
-  """The plateau patience in epochs: `patience`, or more where an epoch is
-  so short that `patience` epochs hold fewer than `patience_steps` steps.
+def epochs_holding(epochs: int, min_steps: int, steps_per_epoch: int) -> int:
+  """`epochs`, or more where an epoch is so short that `epochs` epochs hold
+  fewer than `min_steps` steps (the plateau patience, the alpha probe).
 
   The published rule counts epochs whatever they hold; with 30 labels per
   class an epoch is 2 steps, and a network that the one-shot jump to 1%
   left at chance has its stage ended before it can recover (RESULTS.md,
-  MNIST -> USPS). `patience_steps=0` keeps the published rule.
+  MNIST -> USPS). `min_steps=0` keeps the epochs.
   """
-  if patience_steps <= 0:
-    return patience
-  return max(patience, -(-patience_steps // max(1, steps_per_epoch)))
+  if min_steps <= 0:
+    return epochs
+  return max(epochs, -(-min_steps // max(1, steps_per_epoch)))
 
 
 @dataclasses.dataclass(frozen=True)

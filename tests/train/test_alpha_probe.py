@@ -1,3 +1,5 @@
+import types
+
 import jax
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import trainers
 from coprune_jax.train.alpha_probe import AlphaProbe, best_alpha
@@ -93,3 +96,19 @@ def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():
   assert int(begun.stage) == 1
   logged = trainer.record(begun)["alpha_probe"]  # what the log says of it
   assert logged == {f"{a:g}": v for a, v in accuracies.items()}
+
+
+@pytest.mark.parametrize("train_size, probe_steps, expected_epochs", [
+    (100, 0, 5),  # the probe's epochs, whatever they hold
+    (100, 40, 40),  # 10 labels per class: one step an epoch
+    (10_000, 40, 5),  # 78 steps an epoch: 5 epochs already hold more
+])
+def test_the_probe_holds_at_least_the_steps_asked(train_size, probe_steps,
+                                                  expected_epochs):
+  start = types.SimpleNamespace(
+      batch_size=min(128, train_size), seed=0, classifier=None,
+      data=types.SimpleNamespace(target_train=[0] * train_size,
+                                 target_val=None))
+  prune = {"alpha_candidates": (0.0, 1.0), "alpha_probe_epochs": 5,
+           "alpha_probe_steps": probe_steps}
+  assert methods._alpha_probe(start, prune).epochs == expected_epochs

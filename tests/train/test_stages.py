@@ -80,8 +80,7 @@ def test_epochs_off_budget_count_but_never_become_the_best():
 ])
 def test_patience_counts_at_least_the_steps_asked(patience_steps,
                                                   steps_per_epoch, expected):
-  assert stages.patience_in_epochs(3, patience_steps,
-                                   steps_per_epoch) == expected
+  assert stages.epochs_holding(3, patience_steps, steps_per_epoch) == expected
 
 
 @pytest.mark.parametrize("train_size, expected", [
