@@ -3,7 +3,10 @@
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
+
+from coprune_jax.data import input_pipeline as pipeline
 
 
 class TinyLinen(nn.Module):
@@ -54,3 +57,12 @@ def class_batch(seed, num_classes=3, size=24, shift=0.0):
 
 def linen_apply(params, inputs):
   return TinyLinen().apply({"params": params}, inputs)
+
+
+def features(seed, size):
+  """A 3-class split of 6-d features, one class per shifted axis."""
+  rng = np.random.default_rng(seed)
+  y = np.arange(size) % 3
+  x = rng.normal(size=(size, 6)) + 1.5 * np.eye(3, 6)[y]
+  return pipeline.Split(x.astype(np.float32), y, np.zeros(6, np.float32),
+                        np.ones(6, np.float32))

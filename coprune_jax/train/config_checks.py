@@ -85,6 +85,7 @@ RULES = {
     "prune.alpha_candidates": alphas,
     "prune.alpha_probe_epochs": positive_integer,
     "prune.alpha_probe_steps": non_negative_integer,
+    "prune.source_steps": positive_integer,
     "prune.patience_steps": non_negative_integer,
     **{f"{domain}.{key}": check for domain in ("source", "target")
        for key, check in {

@@ -54,6 +54,9 @@ def prune_config(keep_ratios, **overrides) -> dict:
       # on the fused mask, and the keep ratios reached gradually over the
       # first epochs instead of at the first step.
       hysteresis=0.0, gradual_epochs=0,
+      # Source updates per target update (1 as published): at few target
+      # labels the source otherwise trains only as long as the target.
+      source_steps=1,
       # Each stage's alpha chosen among these (and the schedule's) on target
       # validation data after `alpha_probe_epochs` of each (train.alpha_probe),
       # or more where those hold fewer than `alpha_probe_steps` steps;

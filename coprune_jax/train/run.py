@@ -111,7 +111,8 @@ _LEGACY_SETTINGS = {
     "prune": {"target_start": "finetuned", "report_test_selected": False,
               "hysteresis": 0.0, "gradual_epochs": 0,
               "alpha_candidates": [], "alpha_probe_epochs": 5,
-              "patience_steps": 0, "alpha_probe_steps": 0},
+              "patience_steps": 0, "alpha_probe_steps": 0,
+              "source_steps": 1},
     "baselines": {"dns_centre": "kth"},
 }
 

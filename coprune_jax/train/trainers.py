@@ -58,6 +58,15 @@ def placed(placement: Optional[sharding.Placement], step, state,
           placement.batch)
 
 
+def _stacked(batches, size: int):
+  """Groups of `size` batches, each array stacked on a second axis."""
+  while True:
+    group = [b for _, b in zip(range(size), batches)]
+    if not group:
+      return
+    yield jax.tree.map(lambda *arrays: np.stack(arrays, axis=1), *group)
+
+
 def check_initial_masks(initial_masks: str) -> None:
   if initial_masks not in ("ones", "pruned"):
     raise ValueError(f"initial_masks must be 'ones' or 'pruned', got "
@@ -66,7 +75,7 @@ def check_initial_masks(initial_masks: str) -> None:
 
 # The config's prune settings that `CoPruneTrainer` takes, by the same names.
 COPRUNE_SETTINGS = ("learning_rate", "fusion", "scope", "initial_masks",
-                    "hysteresis", "gradual_epochs")
+                    "hysteresis", "gradual_epochs", "source_steps")
 
 
 @dataclasses.dataclass
@@ -95,6 +104,8 @@ class CoPruneTrainer:
   # Reach the keep ratios on Zhu & Gupta's schedule over this many epochs;
   # only epochs at the keep ratios compete for the best (`at_budget`).
   gradual_epochs: int = 0
+  # Source updates per target update (make_cooperative_step); 1 as published.
+  source_steps: int = 1
   # Each stage's alpha chosen on target validation data instead of the
   # schedule's (the schedule's alpha is one of the candidates).
   alpha_probe: Optional[alpha_probe_lib.AlphaProbe] = None
@@ -108,7 +119,8 @@ class CoPruneTrainer:
     self.step = cj.make_cooperative_step(
         self.train_apply, self.keep_ratios, fusion=self.fusion,
         scope=self.scope, has_model_state=True, mask_fn=self.mask_fn,
-        hysteresis=self.hysteresis, gradual_steps=self.gradual_steps)
+        hysteresis=self.hysteresis, gradual_steps=self.gradual_steps,
+        source_steps=self.source_steps)
     self.probed = {}  # stage -> {alpha: validation accuracy}, for the log
 
   def at_budget(self, state) -> bool:
@@ -151,8 +163,10 @@ class CoPruneTrainer:
 
   def train_epoch(self, state, rng):
     steps = len(self.target_train) // self.batch_size
-    source_batches = pipeline.random_batches(self.source_train,
-                                             self.batch_size, steps, rng)
+    source_batches = pipeline.random_batches(
+        self.source_train, self.batch_size, steps * self.source_steps, rng)
+    if self.source_steps > 1:
+      source_batches = _stacked(source_batches, self.source_steps)
     state, step, put = placed(self.placement, self.step, state, 2)
     sums = {}
     for target_batch in pipeline.batches(self.target_train, self.batch_size,

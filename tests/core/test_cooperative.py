@@ -67,6 +67,28 @@ def test_steps_lower_both_losses_and_keep_exact_counts(layout):
   assert int(state.target.opt_state.count) == len(history)
 
 
+def test_source_steps_are_that_many_source_updates_in_one_step():
+  params = linen_params()
+  ratios = cj.keep_ratio_tree(params, 0.5)
+  target_params = jax.tree.map(lambda w: w * 1.1 + 0.01, params)
+  start = lambda: cj.init_coprune_state(params, target_params, ratios, 0.5,
+                                        learning_rate=1e-2)
+  batches = [class_batch(seed) for seed in (0, 2)]
+  target_batch = class_batch(1, shift=0.5)
+  one = cj.make_cooperative_step(linen_apply, ratios)
+  state = start()
+  for batch in batches:
+    state, _ = one(state, batch, target_batch)
+  # Two source batches stacked on a second axis: (batch, 2, ...).
+  stacked = jax.tree.map(lambda *a: jnp.stack(a, axis=1), *batches)
+  two = cj.make_cooperative_step(linen_apply, ratios, source_steps=2)
+  state_two, metrics = two(start(), stacked, target_batch)
+  chex.assert_trees_all_close(state_two.source, state.source, atol=1e-6)
+  assert int(state_two.source.opt_state.count) == 2
+  assert int(state_two.target.opt_state.count) == 1
+  assert metrics["source_loss"].shape == ()
+
+
 def test_masks_in_state_are_the_cooperative_masks_of_its_params():
   state, ratios, _ = run_steps(linen_params(), linen_apply, num_steps=3,
                                alpha=0.3, fusion="magnitude")
@@ -136,6 +158,8 @@ def test_epoch_and_stage_bookkeeping():
 
 
 def test_bad_inputs():
+  with pytest.raises(ValueError, match="source_steps"):
+    cj.make_cooperative_step(linen_apply, {}, source_steps=0)
   params = linen_params()
   ratios = cj.keep_ratio_tree(params, 0.5)
   other = dict(params, fc={"kernel": jnp.zeros((4, 7)),

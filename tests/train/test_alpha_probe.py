@@ -6,12 +6,12 @@ import pytest
 
 import coprune_jax as cj
 from coprune_jax import models
-from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import trainers
 from coprune_jax.train.alpha_probe import AlphaProbe, best_alpha
+from tests.trees import features
 
 
 class StubTrainer:
@@ -61,14 +61,6 @@ def test_ties_keep_the_scheduled_alpha():
 def test_bad_probes_are_refused(candidates, epochs):
   with pytest.raises(ValueError, match="alpha"):
     AlphaProbe(candidates, epochs, None, None, 0)
-
-
-def features(seed, size):
-  rng = np.random.default_rng(seed)
-  y = np.arange(size) % 3
-  x = rng.normal(size=(size, 6)) + 1.5 * np.eye(3, 6)[y]
-  return pipeline.Split(x.astype(np.float32), y, np.zeros(6, np.float32),
-                        np.ones(6, np.float32))
 
 
 def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():

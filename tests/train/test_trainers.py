@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
+from coprune_jax import models
+from coprune_jax.models.classifier import Classifier
 from coprune_jax.train import protocol
 from coprune_jax.train import trainers
+from tests.trees import features
 from tests.trees import linen_params
 from tests.trees import linen_apply
 
@@ -69,3 +72,16 @@ def test_the_plateau_watches_only_epochs_at_the_keep_ratios():
   fed = t.end_epoch(at_ratios, means, patience=3, factor=0.1)
   assert float(t.plateau(fed).best_loss) == np.float32(0.01)
   assert int(t.plateau(fed).epoch) == 1
+
+
+def test_source_steps_train_the_source_that_many_times_a_target_step():
+  classifier = Classifier(models.make_model("mlp", 3, hidden=(16,)))
+  source, target = classifier.init(0, (6,)), classifier.init(1, (6,))
+  t = trainers.CoPruneTrainer(
+      classifier.train_apply, cj.keep_ratio_tree(source[0], 0.2),
+      cj.alpha_schedule([0.5]), source, target, source_train=features(3, 40),
+      target_train=features(4, 24), batch_size=8, source_steps=3)
+  state, means = t.train_epoch(t.init_state(), np.random.default_rng(0))
+  assert int(state.target.opt_state.count) == 3  # 24 examples, batch 8
+  assert int(state.source.opt_state.count) == 9
+  assert np.isfinite(means["source_loss"])
