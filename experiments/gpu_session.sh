@@ -23,6 +23,13 @@
 #   SKIP_BENCH=1 SETTINGS="1.35 10.4" TABLES="table_mnist_usps.py:100 \
 #     table_mnist_mnistm.py:10 table_usps_mnistm_labels.py:10 \
 #     table_mnist_usps.py:10,reference" bash experiments/gpu_session.sh
+#
+# and the source trained 10 steps per target step (issue 16's "why"), with
+# the perfect-source control:
+#
+#   SKIP_BENCH=1 METHODS="coprune alpha0 coprune_source10" \
+#     TABLES="table_same_domain_mnist.py:10 table_mnist_usps.py:10 \
+#     table_mnist_usps.py:30 table_mnist_mnistm.py:30" bash experiments/gpu_session.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
