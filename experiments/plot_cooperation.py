@@ -57,7 +57,8 @@ def markdown(rows: list, method: str, setting: str) -> str:
 
 def plot(path: str, rows: list, method: str, setting: str) -> None:
   plt = plots.pyplot()
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.2 * len(rows)),
+                           sharey=True)
   for ax, reference in zip(axes, REFERENCES):
     for i, (label, row) in enumerate(rows):
       x = row["source_mean"] if row["source_mean"] is not None else 0.0
@@ -68,14 +69,17 @@ def plot(path: str, rows: list, method: str, setting: str) -> None:
                  label=label)
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
-    ax.set_xlabel("source model alone: target test accuracy (%)")
-    ax.set_title(f"{table_report.method_label(method)} minus "
+    ax.set_xlabel("source model alone on target test (%)")
+    ax.set_title(f"{table_report.method_label(method)} minus\n"
                  f"{table_report.LABELS[reference]} at {setting} kept",
                  fontsize=10)
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("paired gap, points (dots: seeds; diamond: mean)")
-  axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
-  plots.save_figure(fig, path)
+  # Below both panels: long table labels would squeeze a side legend.
+  fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8,
+             loc="lower center", ncol=2)
+  legend_lines = (len(rows) + 1) // 2
+  plots.save_figure(fig, path, rect=(0, 0.05 * legend_lines, 1, 1))
 
 
 def main(argv=None) -> int:

@@ -17,9 +17,10 @@ def pyplot():
   return plt
 
 
-def save_figure(fig, path: str, dpi: int = 110) -> None:
-  """Writes `fig` to `path` (laid out tight) and frees it."""
-  fig.tight_layout()
+def save_figure(fig, path: str, dpi: int = 110, rect=None) -> None:
+  """Writes `fig` to `path` (laid out tight within `rect`, the figure's
+  (left, bottom, right, top) fractions) and frees it."""
+  fig.tight_layout(rect=rect)
   fig.savefig(path, dpi=dpi)
   pyplot().close(fig)
 
