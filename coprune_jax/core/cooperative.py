@@ -216,10 +216,14 @@ def make_cooperative_step(
   def train_source(source, source_batch):
     if source_steps == 1:
       return source_update(source, source_batch)
-    # The batch axis stays first, where a mesh placement splits it.
-    batches = jax.tree.map(lambda a: jnp.moveaxis(a, 1, 0), source_batch)
-    source, metrics = jax.lax.scan(source_update, source, batches)
-    return source, jax.tree.map(jnp.mean, metrics)
+    # Unrolled: a `lax.scan` of these updates ran ~15x slower per update on
+    # the CPU backend (60 s against 4 s for 10 CIFAR-Net updates).
+    metrics = []
+    for i in range(source_steps):
+      batch = jax.tree.map(lambda a: a[:, i], source_batch)
+      source, step_metrics = source_update(source, batch)
+      metrics.append(step_metrics)
+    return source, jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *metrics)
 
   def step(state: CoPruneState, source_batch, target_batch):
     source, source_metrics = train_source(state.source, source_batch)
