@@ -47,7 +47,8 @@ echo "bench done after $(( $(date +%s) - start )) s" >> "$stage/session.log"
 
 # By default the issue's goal cell: 1.35% with at most 30 labels per class,
 # four methods. Patience and the alpha probe in steps so that 1- or 2-step
-# epochs neither cut every stage short nor probe at chance. SETTINGS: keep settings by name (1.35 10.4).
+# epochs neither cut every stage short nor probe at chance. SETTINGS: keep
+# settings by name (1.35 10.4).
 methods=$(printf "'%s'," ${METHODS:-coprune alpha0 dns coprune_alpha_val})
 keep=$(python3 -c "import sys; from coprune_jax.train import protocol as p
 names = sys.argv[1:]
