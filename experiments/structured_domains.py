@@ -127,11 +127,10 @@ def prune_and_shrink(method, experiment, ctx, groups, fraction, criterion,
   prune, data = experiment.config.prune, experiment.data
   arch = architectures.architecture(experiment.config.model.name)
   trainer = _trainer(method, experiment, groups, fraction, criterion, *start)
+  patience, max_epochs = run.stage_epochs(prune, len(data.target_train))
   best, progress = phases.staged_training(
       f"{method}_{criterion}_{fraction}", ctx, trainer, data.target_val,
-      run.stage_patience(prune, len(data.target_train)),
-      prune.factor, prune.min_learning_rate,
-      prune.max_epochs_per_stage)
+      patience, prune.factor, prune.min_learning_rate, max_epochs)
   (params, model_state), masks = trainer.target(best)
   keep = surgery.kept_channels(masks, groups)
   small_params, small_state = split_variables(

@@ -87,6 +87,7 @@ RULES = {
     "prune.alpha_probe_steps": non_negative_integer,
     "prune.source_steps": positive_integer,
     "prune.patience_steps": non_negative_integer,
+    "prune.max_steps_per_stage": non_negative_integer,
     **{f"{domain}.{key}": check for domain in ("source", "target")
        for key, check in {
            "num_train": positive_integer, "num_test": positive_integer,

@@ -74,7 +74,7 @@ def _alpha_probe(start: Start, prune) -> Optional[AlphaProbe]:
     return None
   epochs = stages.epochs_holding(
       prune["alpha_probe_epochs"], prune["alpha_probe_steps"],
-      len(start.data.target_train) // start.batch_size)
+      stages.steps_per_epoch(start.batch_size, len(start.data.target_train)))
   return AlphaProbe(tuple(prune["alpha_candidates"]), epochs,
                     start.data.target_val,
                     phases.make_evaluator(start.classifier), start.seed)

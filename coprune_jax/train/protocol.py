@@ -62,9 +62,11 @@ def prune_config(keep_ratios, **overrides) -> dict:
       # or more where those hold fewer than `alpha_probe_steps` steps;
       # () keeps the schedule.
       alpha_candidates=(), alpha_probe_epochs=5, alpha_probe_steps=0,
-      # The patience at least this many steps where epochs are short (few
-      # labels): stages.epochs_holding. 0: the published rule.
-      patience_steps=0)
+      # The patience, and the cap on a stage, at least this many steps where
+      # epochs are short (few labels): stages.epochs_holding. 0: the
+      # published rule (at 10 labels per class its 100-epoch cap is 100
+      # steps a stage; the paper's epochs held 35).
+      patience_steps=0, max_steps_per_stage=0)
   unknown = set(overrides) - set(config)
   if unknown:
     raise ValueError(f"unknown prune settings {sorted(unknown)}")

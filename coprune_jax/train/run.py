@@ -112,7 +112,7 @@ _LEGACY_SETTINGS = {
               "hysteresis": 0.0, "gradual_epochs": 0,
               "alpha_candidates": [], "alpha_probe_epochs": 5,
               "patience_steps": 0, "alpha_probe_steps": 0,
-              "source_steps": 1},
+              "source_steps": 1, "max_steps_per_stage": 0},
     "baselines": {"dns_centre": "kth"},
 }
 
@@ -180,12 +180,14 @@ def export_model(path: str, weights: tuple, masks) -> Optional[dict]:
                         {"params": masks, "model_state": no_masks}, "csr")
 
 
-def stage_patience(prune, target_train_size: int) -> int:
-  """The pruning stages' plateau patience in epochs: `prune.patience`, or
-  more where epochs are too short to hold `prune.patience_steps` steps."""
-  batch_size = min(prune.batch_size, target_train_size)
-  return stages.epochs_holding(prune.patience, prune.patience_steps,
-                               target_train_size // batch_size)
+def stage_epochs(prune, target_train_size: int) -> tuple:
+  """The pruning stages' plateau patience and cap in epochs: the prune
+  section's epochs, or more where epochs are too short to hold its
+  `patience_steps` and `max_steps_per_stage` steps."""
+  steps = stages.steps_per_epoch(prune.batch_size, target_train_size)
+  return (stages.epochs_holding(prune.patience, prune.patience_steps, steps),
+          stages.epochs_holding(prune.max_epochs_per_stage,
+                                prune.max_steps_per_stage, steps))
 
 
 def prune_and_evaluate(method: str, start: methods.Start,
@@ -196,12 +198,11 @@ def prune_and_evaluate(method: str, start: methods.Start,
   if `export_path` is given."""
   prune, data = start.prune, start.data
   trainer, classifier = methods.build_trainer(method, start)
+  patience, max_epochs = stage_epochs(prune, len(data.target_train))
   best, progress = phases.staged_training(
       phase, dataclasses.replace(ctx, classifier=classifier), trainer,
-      data.target_val,
-      stage_patience(prune, len(data.target_train)),
-      prune.factor, prune.min_learning_rate,
-      prune.max_epochs_per_stage,
+      data.target_val, patience, prune.factor, prune.min_learning_rate,
+      max_epochs,
       monitor=data.target_test if prune.report_test_selected else None)
   weights, masks = trainer.target(best)
   evaluate = phases.make_evaluator(classifier, placement=ctx.placement)

@@ -15,9 +15,15 @@ from coprune_jax.core import plateau
 TRAIN, NEXT_STAGE, DONE = "train", "next_stage", "done"
 
 
+def steps_per_epoch(batch_size: int, train_size: int) -> int:
+  """Full batches in an epoch; a batch is never larger than the data."""
+  return train_size // min(batch_size, train_size)
+
+
 def epochs_holding(epochs: int, min_steps: int, steps_per_epoch: int) -> int:
   """`epochs`, or more where an epoch is so short that `epochs` epochs hold
-  fewer than `min_steps` steps (the plateau patience, the alpha probe).
+  fewer than `min_steps` steps (the plateau patience, the stage cap, the
+  alpha probe).
 
   The published rule counts epochs whatever they hold; with 30 labels per
   class an epoch is 2 steps, and a network that the one-shot jump to 1%

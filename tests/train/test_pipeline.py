@@ -134,6 +134,8 @@ def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
     ("prune.alpha_probe_epochs=0",
      "prune.alpha_probe_epochs must be an integer >= 1"),
     ("prune.patience_steps=-1", "prune.patience_steps must be an integer >= 0"),
+    ("prune.max_steps_per_stage=-5",
+     "prune.max_steps_per_stage must be an integer >= 0"),
     ("align.source_drop=('frog',)", "has no class 'frog'"),
     ("prune.fusion=average", "fusion must be one of"),
     ("model.name=vgg", "unknown model 'vgg'"),

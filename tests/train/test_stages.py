@@ -84,10 +84,12 @@ def test_patience_counts_at_least_the_steps_asked(patience_steps,
 
 
 @pytest.mark.parametrize("train_size, expected", [
-    (300, 20),  # batch 128: 2 steps an epoch
-    (50, 40),  # fewer examples than a batch: one step an epoch
-    (10_000, 3),  # 78 steps an epoch: the published patience
+    (300, (20, 500)),  # batch 128: 2 steps an epoch
+    (50, (40, 1000)),  # fewer examples than a batch: one step an epoch
+    (10_000, (3, 100)),  # 78 steps an epoch: the published rule
 ])
-def test_stage_patience_reads_the_prune_section(train_size, expected):
-  prune = types.SimpleNamespace(patience=3, patience_steps=40, batch_size=128)
-  assert run.stage_patience(prune, train_size) == expected
+def test_stage_epochs_read_the_prune_section(train_size, expected):
+  prune = types.SimpleNamespace(patience=3, patience_steps=40,
+                                max_epochs_per_stage=100,
+                                max_steps_per_stage=1000, batch_size=128)
+  assert run.stage_epochs(prune, train_size) == expected
