@@ -1,7 +1,7 @@
 """Per-stage validation curves of pruning phases, from runs' metrics logs.
 
 One panel per phase (e.g. Co-Prune and alpha = 0 of one seed), one line per
-run directory, the stage boundaries marked: where a stage ended at chance,
+run directory that trained it, the stage boundaries marked: where a stage ended at chance,
 and whether a later stage ever trained, is read off at a glance.
 
   python experiments/plot_stage_curves.py --seed 0 \\
@@ -39,7 +39,9 @@ def plot(path: str, curves: dict, phases, seed: int) -> None:
                            sharey=True, squeeze=False)
   for ax, phase in zip(axes[0], phases):
     for i, (label, by_phase) in enumerate(curves.items()):
-      curve = by_phase[phase]
+      curve = by_phase.get(phase)
+      if curve is None:  # this run did not train the phase
+        continue
       colour = f"C{i}"
       ax.plot(range(1, len(curve["val"]) + 1), [100 * v for v in curve["val"]],
               color=colour, label=label)
@@ -73,13 +75,17 @@ def main(argv=None) -> int:
     for phase in args.phases:
       curve = stage_curve(records, phase, args.seed)
       if not curve["val"]:
-        print(f"plot_stage_curves: {workdir} has no epochs of {phase}, seed "
-              f"{args.seed}", file=sys.stderr)
-        return 2
+        print(f"{label}, {phase}: no epochs of seed {args.seed} in {workdir}")
+        continue
       curves[label][phase] = curve
       print(f"{label}, {phase}: {len(curve['val'])} epochs, stages start at "
             f"epochs {[s + 1 for s in curve['stage_starts']]}, best val "
             f"{100 * max(curve['val']):.1f}%")
+  missing = [p for p in args.phases if not any(p in c for c in curves.values())]
+  if missing:
+    print(f"plot_stage_curves: no run has epochs of {missing}, seed "
+          f"{args.seed}", file=sys.stderr)
+    return 2
   plot(args.out + ".png", curves, args.phases, args.seed)
   return 0
 

@@ -24,12 +24,18 @@ def test_curve_marks_each_stage_start_and_its_alpha():
                    "alphas": [0.7, 0.5, 0.3]}
 
 
-def test_main_draws_and_refuses_a_run_without_the_phase(tmp_path):
+def test_main_draws_what_some_run_has_and_refuses_a_phase_none_has(
+    tmp_path):
   (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in [
       _record(0, 0, 1, 0.1), _record(0, 1, 1, 0.4)]) + "\n")
+  other = tmp_path / "other"
+  other.mkdir()
+  (other / "metrics.jsonl").write_text(json.dumps(
+      {**_record(0, 0, 1, 0.3), "phase": "1.35/dns"}) + "\n")
   out = tmp_path / "curves"
-  assert plot_stage_curves.main([f"run={tmp_path}", "--phases",
-                                 "1.35/coprune", "--out", str(out)]) == 0
+  assert plot_stage_curves.main([f"run={tmp_path}", f"other={other}",
+                                 "--phases", "1.35/coprune", "1.35/dns",
+                                 "--out", str(out)]) == 0
   assert out.with_suffix(".png").stat().st_size > 0
   assert plot_stage_curves.main([f"run={tmp_path}", "--phases", "1.35/dns",
                                  "--out", str(out)]) == 2
