@@ -1,8 +1,9 @@
 """Per-stage validation curves of pruning phases, from runs' metrics logs.
 
 One panel per phase (e.g. Co-Prune and alpha = 0 of one seed), one line per
-run directory that trained it, the stage boundaries marked: where a stage ended at chance,
-and whether a later stage ever trained, is read off at a glance.
+run directory that trained it, the stage boundaries marked: where a stage
+ended at chance, and whether a later stage ever trained, is read off at a
+glance.
 
   python experiments/plot_stage_curves.py --seed 0 \\
       --phases 1.35/coprune 1.35/alpha0 \\
