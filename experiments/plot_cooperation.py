@@ -3,7 +3,9 @@
 Reads the per-seed CSVs that run_table.py writes (<table>_seeds.csv) and,
 for one keep setting, puts each table's per-seed gap of a method to alpha = 0
 (the target pruned alone) and to DNS against how well the source model alone
-does on the target's test data:
+does on the target's test data (`--x source`) or against how far the target
+pruned alone ends below it (`--x headroom`: source alone minus alpha = 0, per
+seed):
 
   python experiments/plot_cooperation.py --setting 1.35 \\
       --out experiments/results/cooperation_1_35 \\
@@ -22,11 +24,15 @@ from coprune_jax.train import plots
 from coprune_jax.train import table_report
 
 REFERENCES = ("alpha0", "dns")
+X_AXES = {"source": "source model alone on target test (%)",
+          "headroom": "source alone minus alpha = 0 on target test (points)"}
 
 
 def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
-  """Per-seed gaps of `method` to each reference (points), and the source
-  model's own target test accuracy, over the seeds where all cells exist."""
+  """Per-seed gaps of `method` to each reference (points), the source
+  model's own target test accuracy (mean) and its per-seed lead over alpha =
+  0 (`headroom`, None unless every seed has it), over the seeds where all
+  cells exist."""
   seeds = sorted(s for (st, m, s) in accuracy if st == setting and m == method
                  and all((setting, r, s) in accuracy for r in REFERENCES))
   if not seeds:
@@ -34,42 +40,58 @@ def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
   gaps = {r: np.array([accuracy[(setting, method, s)] -
                        accuracy[(setting, r, s)] for s in seeds])
           for r in REFERENCES}
-  source = np.array([accuracy[("any", "source", s)] for s in seeds
-                     if ("any", "source", s) in accuracy])
-  return {"seeds": seeds, "gaps": gaps,
-          "source_mean": float(source.mean()) if source.size else None}
+  source = {s: accuracy[("any", "source", s)] for s in seeds
+            if ("any", "source", s) in accuracy}
+  headroom = (np.array([source[s] - accuracy[(setting, "alpha0", s)]
+                        for s in seeds]) if len(source) == len(seeds) else None)
+  return {"seeds": seeds, "gaps": gaps, "headroom": headroom,
+          "source_mean": (float(np.mean(list(source.values()))) if source
+                          else None)}
 
 
 def markdown(rows: list, method: str, setting: str) -> str:
   name = table_report.method_label(method)
-  lines = [f"| table | source alone on target test | {name} minus alpha = 0 "
-           "(per seed) | minus DNS (per seed) |",
-           "|---|---|---|---|"]
+  lines = [f"| table | source alone on target test | source alone minus "
+           f"alpha = 0 | {name} minus alpha = 0 (per seed) | minus DNS (per "
+           "seed) |",
+           "|---|---|---|---|---|"]
   for label, row in rows:
     cells = [", ".join(f"{g:+.2f}" for g in row["gaps"][r]) +
              f" (mean {row['gaps'][r].mean():+.2f})" for r in REFERENCES]
     source = ("n/a" if row["source_mean"] is None
               else f"{row['source_mean']:.2f}")
-    lines.append(f"| {label} | {source} | {cells[0]} | {cells[1]} |")
+    headroom = ("n/a" if row["headroom"] is None
+                else f"{row['headroom'].mean():+.2f}")
+    lines.append(f"| {label} | {source} | {headroom} | {cells[0]} | "
+                 f"{cells[1]} |")
   return (f"Paired gaps at {setting} kept, percentage points.\n\n" +
           "\n".join(lines) + "\n")
 
 
-def plot(path: str, rows: list, method: str, setting: str) -> None:
+def x_values(row: dict, x_axis: str) -> np.ndarray:
+  """Each seed's position on the figure's x axis (0 where unknown)."""
+  seeds = len(row["seeds"])
+  if x_axis == "headroom":
+    return row["headroom"] if row["headroom"] is not None else np.zeros(seeds)
+  return np.full(seeds, row["source_mean"] or 0.0)
+
+
+def plot(path: str, rows: list, method: str, setting: str,
+         x_axis: str = "source") -> None:
   plt = plots.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.2 * len(rows)),
                            sharey=True)
   for ax, reference in zip(axes, REFERENCES):
     for i, (label, row) in enumerate(rows):
-      x = row["source_mean"] if row["source_mean"] is not None else 0.0
+      x = x_values(row, x_axis)
       gaps = row["gaps"][reference]
       colour = f"C{i}"
-      ax.scatter(np.full(gaps.size, x), gaps, color=colour, alpha=0.45, s=18)
-      ax.scatter([x], [gaps.mean()], color=colour, marker="D", s=50,
+      ax.scatter(x, gaps, color=colour, alpha=0.45, s=18)
+      ax.scatter([x.mean()], [gaps.mean()], color=colour, marker="D", s=50,
                  label=label)
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
-    ax.set_xlabel("source model alone on target test (%)")
+    ax.set_xlabel(X_AXES[x_axis])
     ax.set_title(f"{table_report.method_label(method)} minus\n"
                  f"{table_report.LABELS[reference]} at {setting} kept",
                  fontsize=10)
@@ -89,6 +111,8 @@ def main(argv=None) -> int:
                       type=cli.labelled_path)
   parser.add_argument("--setting", default="1.35")
   parser.add_argument("--method", default="coprune")
+  parser.add_argument("--x", choices=sorted(X_AXES), default="source",
+                      help="the figure's x axis (see above)")
   parser.add_argument("--out", required=True, help="writes OUT.md, OUT.png")
   args = parser.parse_args(argv)
   rows = []
@@ -101,7 +125,7 @@ def main(argv=None) -> int:
       return 2
   with open(args.out + ".md", "w") as f:
     f.write(markdown(rows, args.method, args.setting))
-  plot(args.out + ".png", rows, args.method, args.setting)
+  plot(args.out + ".png", rows, args.method, args.setting, args.x)
   print(markdown(rows, args.method, args.setting))
   return 0
 
