@@ -216,6 +216,9 @@ METHODS = {
     # one seed land: the noise floor of every paired difference.
     "alpha0_reordered": _coprune(_constant_alpha(0.0)),
     "alpha1": _coprune(_constant_alpha(1.0)),
+    # The source's mask alone, the source trained as in coprune_source10:
+    # separates what its mask is worth from what the fusion adds.
+    "alpha1_source10": _coprune(_constant_alpha(1.0), source_steps=10),
     "one_time_coprune": _one_time_coprune,
     "lwc": _lwc,
     "obd": _obd,
@@ -237,6 +240,7 @@ LABELS = {
     "coprune_source10": "Co-Prune, 10 source steps per target step",
     "coprune_alpha_val": "Co-Prune, each stage's alpha chosen on validation",
     "alpha0": "alpha = 0 (target alone)", "alpha1": "alpha = 1",
+    "alpha1_source10": "alpha = 1, 10 source steps per target step",
     "alpha0_reordered": "alpha = 0, another data order (noise floor)",
     "one_time_coprune": "one-time Co-Prune", "lwc": "LWC", "obd": "OBD",
     "lobs": "L-OBS", "dns": "DNS", "ddc_dns": "DDC-DNS",
