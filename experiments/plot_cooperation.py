@@ -123,10 +123,11 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as e:
       print(f"plot_cooperation: {path}: {e}", file=sys.stderr)
       return 2
+  text = markdown(rows, args.method, args.setting)
   with open(args.out + ".md", "w") as f:
-    f.write(markdown(rows, args.method, args.setting))
+    f.write(text)
   plot(args.out + ".png", rows, args.method, args.setting, args.x)
-  print(markdown(rows, args.method, args.setting))
+  print(text)
   return 0
 
 
