@@ -14,7 +14,11 @@ reported.
   python experiments/bench_pruners.py --synthetic --quick --workdir /tmp/p   # smoke test
 
 Each (setting, method, seed) run writes its JSON to --workdir and is not
-redone: an interrupted benchmark resumes where it stopped.
+redone: an interrupted benchmark resumes where it stopped. With
+--time-budget no run starts that would, at the last run's pace, end past
+the budget, and the summary covers the runs that finished (a lent GPU's
+call has a hard limit, and a run killed mid-way would take the summary
+with it).
 """
 
 import argparse
@@ -210,6 +214,8 @@ def main(argv=None):
                       help="use only this many training images (0: all)")
   parser.add_argument("--num-val", type=int, default=5000,
                       help="training images held out for validation")
+  parser.add_argument("--time-budget", type=float, default=None,
+                      help="seconds: start no run that would end past this")
   parser.add_argument("--quick", action="store_true",
                       help="2 epochs, one seed: a smoke test")
   parser.add_argument("--synthetic", action="store_true",
@@ -226,28 +232,38 @@ def main(argv=None):
                           args.num_val)
   os.makedirs(args.workdir, exist_ok=True)
   results = []
-  for seed in args.seeds:
-    for setting in args.settings:
-      for method in args.methods:
-        # Keyed by the data's size too: a subset's runs are other runs. Dense
-        # training ignores the keep ratios: one run serves every setting.
-        key = "any" if method == "dense" else setting
-        path = os.path.join(
-            args.workdir, f"{key}_{method}_seed{seed}_e{args.epochs}"
-            f"_n{len(splits[0])}_v{len(splits[1])}.json")
-        if os.path.isfile(path):
-          with open(path) as f:
-            result = json.load(f)
-        else:
-          result = train_one(method, setting, seed, splits, args.epochs)
-          with open(path + ".tmp", "w") as f:
-            json.dump(result, f)
-          os.replace(path + ".tmp", path)
-          print(f"{key}% {method} seed {seed}: test "
-                f"{100 * result['test_accuracy']:.2f}% (epoch "
-                f"{result['selected_epoch']}), {result['seconds']:.0f} s",
-                flush=True)
-        results.append({**result, "setting": setting})
+  start, last_run, skipped = time.monotonic(), 0.0, 0
+  runs = [(seed, setting, method) for seed in args.seeds
+          for setting in args.settings for method in args.methods]
+  for seed, setting, method in runs:
+    # Keyed by the data's size too: a subset's runs are other runs. Dense
+    # training ignores the keep ratios: one run serves every setting.
+    key = "any" if method == "dense" else setting
+    path = os.path.join(
+        args.workdir, f"{key}_{method}_seed{seed}_e{args.epochs}"
+        f"_n{len(splits[0])}_v{len(splits[1])}.json")
+    if os.path.isfile(path):
+      with open(path) as f:
+        result = json.load(f)
+    else:
+      elapsed = time.monotonic() - start
+      if args.time_budget is not None and elapsed + last_run > args.time_budget:
+        skipped += 1  # finished runs further on are still read back
+        continue
+      run_start = time.monotonic()
+      result = train_one(method, setting, seed, splits, args.epochs)
+      last_run = time.monotonic() - run_start
+      with open(path + ".tmp", "w") as f:
+        json.dump(result, f)
+      os.replace(path + ".tmp", path)
+      print(f"{key}% {method} seed {seed}: test "
+            f"{100 * result['test_accuracy']:.2f}% (epoch "
+            f"{result['selected_epoch']}), {result['seconds']:.0f} s",
+            flush=True)
+    results.append({**result, "setting": setting})
+  if skipped:
+    print(f"time budget of {args.time_budget:.0f} s: {skipped} of {len(runs)} "
+          f"runs not started", flush=True)
   markdown = summary_markdown(results, args, splits)
   print(markdown)
   if args.out:

@@ -43,3 +43,19 @@ def test_missing_data_is_a_one_line_error(tmp_path, capsys):
   assert bench_pruners.main(["--data-root", str(tmp_path),
                              "--workdir", str(tmp_path / "w")]) == 2
   assert "cifar10_jpeg.npz not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~10 s on 2 CPU cores
+def test_time_budget_starts_no_run_past_it_and_keeps_the_finished_ones(
+    tmp_path):
+  args = ["--synthetic", "--quick", "--workdir", str(tmp_path / "runs"),
+          "--out", str(tmp_path / "out"), "--settings", "1.35"]
+  assert bench_pruners.main(args + ["--methods", "dense"]) == 0
+  # A spent budget: the finished run is read back, no other one starts
+  # (rigl comes before dense here: a skipped run stops nothing after it).
+  assert bench_pruners.main(args + ["--methods", "rigl", "dense",
+                                    "--time-budget", "0"]) == 0
+  runs = json.loads((tmp_path / "out.json").read_text())["runs"]
+  assert [r["method"] for r in runs] == ["dense"]
+  assert len(list((tmp_path / "runs").iterdir())) == 1
+  assert "| rigl |  |" in (tmp_path / "out.md").read_text()
