@@ -25,7 +25,10 @@ log=${OUT:-/tmp}/bench_gpu.log
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   echo "commit ${COMMIT:-unknown}"
-  timeout 60 python3 -m pytest -q -p no:cacheprovider tests/core/test_topk.py \
+  # SKIP_EXACTNESS=1 where topk.py has not changed since they last passed
+  # on a GPU (a minute of device time).
+  [ -z "${SKIP_EXACTNESS:-}" ] && timeout 60 python3 -m pytest -q \
+    -p no:cacheprovider tests/core/test_topk.py \
     -k "per_layer_path or float64 or ties or infinities"
   timeout 80 python3 experiments/bench_masks.py --digit-bits 4 2 3 5 \
     --row-lengths 1024 4096 --stages --json "$results/bench_masks_gpu.json"
