@@ -4,11 +4,13 @@ Co-Prune is two ordinary train steps, one per domain, jitted together: each
 model trains on its own data with its own loss under its own `cj.pruned`
 optimizer (Adam with the plateau-controlled learning rate by default). The
 source's pruner keeps its largest weights; the target's (a cooperative
-pruner) ranks the fused weights of the updated source and the target. The
+pruner) ranks the fused weights of the updated source and the target (for
+plain top-k masks both are selected together, after both updates). The
 only coupling is that target mask; the state is the two domains' train
 states plus alpha and the stage index.
 """
 
+import dataclasses
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
@@ -199,29 +201,39 @@ def make_cooperative_step(
     donated, so do not reuse it. `metrics` holds both domains' loss and, for
     integer labels, accuracy, measured on the masked models before the update.
   """
+  if source_steps < 1:
+    raise ValueError(f"source_steps must be >= 1, got {source_steps}")
   source_pruner, target_pruner = coprune_pruners(
       keep_ratios, fusion, scope, straight_through_gradient, update_masks,
       mask_fn, hysteresis, gradual_steps)
+  # Plain top-k masks of both domains are selected together after both
+  # updates: one selection of both trees costs less than two on a GPU
+  # (RESULTS.md, issue 15), and the masks are the pruners' own (each layer's
+  # selection is exact and independent of the others).
+  joint_masks = (update_masks and mask_fn is None and not hysteresis
+                 and not gradual_steps)
+  last_source_pruner = source_pruner
+  if joint_masks:
+    last_source_pruner = dataclasses.replace(source_pruner, update_every=0)
+    target_pruner = dataclasses.replace(target_pruner, update_every=0)
   optimizer = optimizer or plateau.adam_with_plateau()
   objective = losses.classification_objective(apply_fn, loss_fn,
                                                     has_model_state)
-  source_update = domain_step.make_domain_update(
-      objective, pruning.pruned(optimizer, source_pruner))
-  target_update = domain_step.make_domain_update(
-      objective, pruning.pruned(optimizer, target_pruner))
-
-  if source_steps < 1:
-    raise ValueError(f"source_steps must be >= 1, got {source_steps}")
+  source_update, last_source_update, target_update = (
+      domain_step.make_domain_update(objective,
+                                     pruning.pruned(optimizer, pruner))
+      for pruner in (source_pruner, last_source_pruner, target_pruner))
 
   def train_source(source, source_batch):
     if source_steps == 1:
-      return source_update(source, source_batch)
+      return last_source_update(source, source_batch)
     # Unrolled: a `lax.scan` of these updates ran ~15x slower per update on
     # the CPU backend (10 CIFAR-Net updates, JAX 0.10.2).
     metrics = []
     for i in range(source_steps):
       batch = jax.tree.map(lambda a: a[:, i], source_batch)
-      source, step_metrics = source_update(source, batch)
+      update = last_source_update if i == source_steps - 1 else source_update
+      source, step_metrics = update(source, batch)
       metrics.append(step_metrics)
     return source, jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *metrics)
 
@@ -230,6 +242,12 @@ def make_cooperative_step(
     target, target_metrics = target_update(
         state.target, target_batch, partner_params=source.params,
         alpha=state.alpha)
+    if joint_masks:
+      source_masks, target_masks = masks_lib.cooperative_masks(
+          source.params, target.params, state.alpha,
+          source_pruner.keep_ratio_tree(source.params), fusion, scope)
+      source = domain_step.with_masks(source, source_masks)
+      target = domain_step.with_masks(target, target_masks)
     metrics = {f"source_{k}": v for k, v in source_metrics.items()}
     metrics.update({f"target_{k}": v for k, v in target_metrics.items()})
     return state._replace(source=source, target=target), metrics

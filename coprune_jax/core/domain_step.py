@@ -51,6 +51,12 @@ def with_fresh_optimizer(state: DomainState,
       optimizer, state.params, state.masks, state.opt_state.count))
 
 
+def with_masks(state: DomainState, masks: PyTree) -> DomainState:
+  """`state` with `masks` in its `cj.pruned` optimizer state (masks
+  computed outside the update, e.g. both domains' in one selection)."""
+  return state._replace(opt_state=state.opt_state._replace(masks=masks))
+
+
 def make_domain_update(objective: losses.Objective,
                        tx: optax.GradientTransformationExtraArgs):
   """Returns `update(state, batch, **extra_args) -> (state, metrics)`.

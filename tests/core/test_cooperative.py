@@ -6,6 +6,10 @@ import pytest
 from flax import nnx
 
 import coprune_jax as cj
+from coprune_jax.core import cooperative
+from coprune_jax.core import domain_step
+from coprune_jax.core import losses
+from coprune_jax.core import plateau
 from coprune_jax.core import tree_paths
 from tests.trees import (TinyNnx, class_batch, dict_params, linen_apply,
                          linen_params)
@@ -96,6 +100,47 @@ def test_masks_in_state_are_the_cooperative_masks_of_its_params():
                                   0.3, ratios, fusion="magnitude")
   chex.assert_trees_all_equal((state.source_masks, state.target_masks),
                               expected)
+
+
+def test_joint_masks_are_those_of_two_ordinary_domain_updates():
+  # The step selects both domains' masks together after both updates; the
+  # same step spelled out as the two domains' own pruned updates must agree
+  # (two source updates: the first of them still updates its own masks).
+  source_steps = 2
+  params = linen_params()
+  ratios = cj.keep_ratio_tree(params, 0.3)
+  target_params = jax.tree.map(lambda w: w * 1.1 + 0.01, params)
+  state = cj.init_coprune_state(params, target_params, ratios, 0.4,
+                                learning_rate=1e-2)
+  source_pruner, target_pruner = cooperative.coprune_pruners(ratios)
+  objective = losses.classification_objective(
+      linen_apply, losses.cross_entropy_loss, has_model_state=False)
+  source_update, target_update = (
+      domain_step.make_domain_update(
+          objective, cj.pruned(plateau.adam_with_plateau(), pruner))
+      for pruner in (source_pruner, target_pruner))
+
+  @jax.jit
+  def spelled_out(source, target, source_batches, target_batch):
+    for batch in source_batches:
+      source, _ = source_update(source, batch)
+    target, _ = target_update(target, target_batch,
+                              partner_params=source.params, alpha=0.4)
+    return source, target
+
+  step = cj.make_cooperative_step(linen_apply, ratios,
+                                  source_steps=source_steps)
+  source, target = state.source, state.target
+  for i in range(3):
+    source_batches = [class_batch(10 * i + j) for j in range(source_steps)]
+    target_batch = class_batch(i, shift=0.5)
+    source, target = spelled_out(source, target, source_batches, target_batch)
+    stacked = jax.tree.map(lambda *a: jnp.stack(a, axis=1), *source_batches)
+    state, _ = step(state, stacked, target_batch)
+  chex.assert_trees_all_equal((state.source_masks, state.target_masks),
+                              (source.masks, target.masks))
+  chex.assert_trees_all_close((state.source_params, state.target_params),
+                              (source.params, target.params), atol=1e-6)
 
 
 def test_unpruned_parameters_have_no_mask_but_still_train():
