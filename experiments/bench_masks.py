@@ -25,6 +25,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 import coprune_jax as cj
 from coprune_jax.core import masks as masks_lib
@@ -32,7 +33,10 @@ from coprune_jax.core import topk
 from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.train import protocol
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+# The repository root (for tests.core) and this folder (for bench_step),
+# also when imported as experiments.bench_masks.
+sys.path[:0] = [os.path.join(os.path.dirname(__file__), ".."),
+                os.path.dirname(__file__)]
 from tests.core import per_layer_topk  # pylint: disable=g-import-not-at-top
 from bench_step import lax_top_k_mask, median_seconds  # pylint: disable=g-import-not-at-top
 
@@ -59,9 +63,51 @@ def count_by_broadcast_major(keys, candidates):
                  dtype=jnp.int32)
 
 
+def packed_fits(digit_bits: int, row_length: int) -> bool:
+  """Whether `count_by_packed_histogram` can count this digit and row: a
+  field of bit_length(row_length) bits per digit value, 32 bits in all."""
+  return (2**digit_bits - 1) * row_length.bit_length() <= 32
+
+
+def count_by_packed_histogram(keys, candidates):
+  """(rows, C) counts from one single-output sum per row.
+
+  The candidates of a pass are t + j * 2**low for j = 1..C, with t the
+  group's threshold so far (zero below its fixed bits). A key's digit value
+  v = min((key - t) >> low, C), 0 below t, says how many candidates it is
+  at or above: a subtraction and a shift instead of C compares. The row's
+  histogram of v is one uint32 sum of 1 << (F * (v - 1)) in fields of F =
+  bit_length(row length) bits, and the counts are its suffix sums. So
+  (2**digit_bits - 1) * F <= 32: 2-bit digits in rows of at most 1023.
+  For a GPU, where the variadic 15-output reduction of 4-bit digits runs
+  at a sixth of memory bandwidth (RESULTS.md, issue 15).
+  """
+  rows, row_length = keys.shape
+  num_candidates = candidates.shape[1]
+  if num_candidates == 1:  # a 1-bit digit: one compare
+    return jnp.sum(keys >= candidates, axis=1, keepdims=True, dtype=jnp.int32)
+  field = row_length.bit_length()
+  if num_candidates * field > 32:
+    raise ValueError(f"{num_candidates} candidates in rows of {row_length} "
+                     f"do not fit 32 bits")
+  step = candidates[:, 1] - candidates[:, 0]  # 2**low, per row
+  low = lax.population_count(step - 1)
+  threshold = (candidates[:, 0] - step)[:, None]
+  value = jnp.where(keys >= threshold,
+                    jnp.minimum((keys - threshold) >> low[:, None],
+                                num_candidates), 0).astype(jnp.uint32)
+  one_hot = jnp.where(value > 0, jnp.uint32(1) << (field * (value - 1)),
+                      jnp.uint32(0))
+  packed = jnp.sum(one_hot, axis=1, dtype=jnp.uint32)
+  shifts = jnp.arange(num_candidates, dtype=jnp.uint32) * field
+  histogram = (packed[:, None] >> shifts) & jnp.uint32(2**field - 1)
+  return jnp.cumsum(histogram[:, ::-1], axis=1)[:, ::-1].astype(jnp.int32)
+
+
 COUNT_FORMS = {"variadic": topk.count_at_or_above,
                "broadcast-minor": count_by_broadcast_minor,
-               "broadcast-major": count_by_broadcast_major}
+               "broadcast-major": count_by_broadcast_major,
+               "packed": count_by_packed_histogram}
 
 
 def lax_top_k_masks(groups, counts):
@@ -177,6 +223,8 @@ def main():
   for form in args.count_forms:
     for bits in args.digit_bits:
       for row in args.row_lengths:
+        if form == "packed" and not packed_fits(bits, row):
+          continue
         variants.append((
             f"{bits}-bit digits, rows of {row}, {form}",
             lambda g, c, bits=bits, row=row, form=form: topk._select(  # pylint: disable=protected-access
