@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Issue 15's GPU measurements as one prepared command, under 6 minutes on an
 # H100: the exactness tests of the mask selection on the GPU, the mask
-# variants (bench_masks.py), the step (bench_step.py) and the authors'
-# PyTorch loop (bench_reference_torch.py); with --profile also the kernels
-# of every step program (profile_gpu.py, about 2 minutes more). Needs jax with CUDA, flax, optax and torch (the
-# device image has them); coprune_jax is imported from this checkout. Writes
-# experiments/results/*_gpu.json and copies them and the log to $OUT when
-# that is set (the device tool). Every stage has its own time limit, so that
-# one slow compile cannot take the others' results with it (a first try with
-# 6- and 8-bit digits, 63- and 255-way reductions, got nothing back in 9 min).
+# variants (bench_masks.py), the step (bench_step.py) and the authors' PyTorch
+# loop (bench_reference_torch.py); with --profile also the kernels of every
+# step program (profile_gpu.py, about 2 minutes more). Needs jax with CUDA,
+# flax, optax and torch (the device image has them); coprune_jax is imported
+# from this checkout. Writes experiments/results/*_gpu.json and copies them
+# and the log to $OUT when that is set (the device tool). Every stage has its
+# own time limit, so that one slow compile cannot take the others' results
+# with it (a first try with 6- and 8-bit digits, 63- and 255-way reductions,
+# got nothing back in 9 min).
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/bench_gpu.sh [--profile]
 #
