@@ -36,8 +36,8 @@ bench=(python3 experiments/bench_pruners.py --data-root "$data_root"
   nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
   echo "commit ${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
   for seed in $seeds; do
-    timeout $(( budget + 90 )) "${bench[@]}" --time-budget "$budget" --seeds "$seed" \
-      "$@" > "$work/seed$seed.log" 2>&1 &
+    timeout $(( budget + 90 )) "${bench[@]}" --time-budget "$budget" \
+      --seeds "$seed" "$@" > "$work/seed$seed.log" 2>&1 &
   done
   wait
   grep -hv "Warning\|warnings.warn\|^|\|^$\|^Test accuracy" "$work"/seed*.log
