@@ -33,6 +33,9 @@
 #     TABLES="table_mnist_usps.py:30 table_mnist_mnistm.py:30 \
 #     table_usps_mnistm_labels.py:30" bash experiments/gpu_session.sh
 #
+# (run with DEADLINE=250 at 1413982: seed 0 of each table only; it needs
+# the whole default deadline for three seeds)
+#
 #   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SUFFIX=_p40_steps300 \
 #     TABLE_ARGS="prune.max_steps_per_stage=300" TABLES="table_mnist_usps.py:5 \
 #     table_mnist_mnistm.py:5 table_usps_mnistm_labels.py:5 table_mnist_usps.py:10 \
