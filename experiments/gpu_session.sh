@@ -33,8 +33,7 @@
 #     TABLES="table_mnist_usps.py:30 table_mnist_mnistm.py:30 \
 #     table_usps_mnistm_labels.py:30" bash experiments/gpu_session.sh
 #
-# (run with DEADLINE=250 at 1413982: seed 0 of each table only; it needs
-# the whole default deadline for three seeds)
+# (at 1413982 with DEADLINE=250 it finished seed 0 of each table only)
 #
 #   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SUFFIX=_p40_steps300 \
 #     TABLE_ARGS="prune.max_steps_per_stage=300" TABLES="table_mnist_usps.py:5 \
