@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import coprune_jax as cj
 from coprune_jax.baselines import obd
@@ -39,6 +40,7 @@ def small_model_loss():
   return loss, params
 
 
+@pytest.mark.slow  # ~9 s; with the slow tests to keep the default budget
 def test_exact_diagonal_matches_full_hessian_on_a_small_model():
   loss, params = small_model_loss()
   diag = obd.exact_hessian_diagonal(loss, params, chunk=7)

@@ -17,6 +17,7 @@ def small_net_and_inputs():
   return module, params, x
 
 
+@pytest.mark.slow  # ~15 s; with the slow tests to keep the default budget
 def test_layer_input_hessians_match_direct_computation():
   module, params, x = small_net_and_inputs()
   hessians = one_shot.layer_input_hessians(module, params, list(x))
@@ -41,7 +42,10 @@ def test_lobs_model_pruning_keeps_exact_counts_and_zeros_pruned():
   np.testing.assert_array_equal(new_params["fc1"]["bias"], params["fc1"]["bias"])
 
 
-@pytest.mark.parametrize("hessian", ["gauss_newton", "hutchinson"])
+# Gauss-Newton (~10 s) runs with the slow tests: the counts do not depend on
+# the estimate.
+@pytest.mark.parametrize("hessian", [
+    pytest.param("gauss_newton", marks=pytest.mark.slow), "hutchinson"])
 def test_obd_masks_exact_counts(hessian):
   module, params, x = small_net_and_inputs()
   labels = jnp.arange(16) % 4
