@@ -1,4 +1,5 @@
 import jax.numpy as jnp
+import pytest
 
 import coprune_jax as cj
 from examples import coprune_nnx
@@ -12,6 +13,7 @@ def test_magnitude_pruning_example_learns_with_a_tenth_of_the_weights():
   assert accuracy > 0.9  # a linear rule of 5 inputs; chance is 0.5
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_coprune_nnx_example_prunes_a_batchnorm_model_that_learns():
   accuracy, kept, stats = coprune_nnx.main(steps=100)
   assert kept == {"conv/kernel": cj.kept_count(3 * 3 * 16, 0.2),

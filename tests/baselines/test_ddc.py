@@ -1,11 +1,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from coprune_jax.baselines import ddc
 from coprune_jax.models import CifarNet, Classifier
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_head_inputs_are_the_penultimate_features_of_cifar_net():
   classifier = Classifier(CifarNet(9))
   params, state = classifier.init(0, (32, 32, 3))

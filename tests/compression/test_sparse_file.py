@@ -137,6 +137,7 @@ def test_masks_and_pruned_params_round_trip_through_orbax(tmp_path,
   assert_same_named_arrays(restored, state)
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_n_of_m_files_restore_the_masked_params_and_are_smallest(tmp_path):
   keys = jax.random.split(jax.random.key(3), 2)
   params = {"conv": {"kernel": jax.random.normal(keys[0], (3, 3, 8, 6)),

@@ -47,6 +47,7 @@ def test_channel_methods_shrink_the_model_and_reuse_a_start(tmp_path):
   assert summary.count("| 50% |") == 1 and "seeds [0]" in summary
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_bad_input_is_refused(tmp_path, capsys):
   assert _run(tmp_path / "a", "--fractions", "0") == 2
   assert "fractions" in capsys.readouterr().err

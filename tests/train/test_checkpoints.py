@@ -69,6 +69,7 @@ def test_no_readable_checkpoint_is_an_error_that_changes_nothing(tmp_path):
 
 # After a failed read orbax leaves a coroutine unawaited and a callback on
 # its closed event loop: noise of the library, not of the run.
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_cli_resume_over_unreadable_checkpoints(tmp_path, capsys,

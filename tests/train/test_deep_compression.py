@@ -1,5 +1,6 @@
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import coprune_jax as cj
 from coprune_jax.compression import weight_sharing
@@ -27,6 +28,7 @@ def test_stage_sizes_of_a_hand_made_layer():
   assert sizes["entropy_bound"] == (4 + 6) / 8 + 8 + dense
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_centroid_fine_tuning_never_selects_worse_than_its_start():
   experiment = run.Experiment(tiny_config())
   weights = experiment.init_weights(0)

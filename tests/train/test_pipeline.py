@@ -182,6 +182,7 @@ def test_cli_resume_of_no_run_is_refused(workdir, tmp_path, capsys):
   assert not os.listdir(tmp_path / "empty")
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_cli_ctrl_c_prints_the_command_that_continues(tmp_path, capsys,
                                                       monkeypatch):
   workdir = str(tmp_path / "run")

@@ -174,6 +174,7 @@ def test_test_selected_figures_get_their_own_labelled_table(tmp_path):
                                                            "0.52"]
 
 
+@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_the_reference_protocol_starts_every_method_from_the_source():
   config = tiny_table("coprune")
   config.prune = protocol.reference_protocol(dict(config.prune))
