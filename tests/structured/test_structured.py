@@ -87,6 +87,7 @@ def test_resnet_residual_streams_join_the_stem_shortcuts_and_block_outputs():
       "params/fc/kernel"}
 
 
+@pytest.mark.slow  # ~7 s: with the slow tests, for the default budget
 def test_cifar_net_flatten_boundary_repeats_channels_per_position():
   variables = perturbed_variables("cifar_net")
   conv3 = {g.name: g for g in architectures.architecture("cifar_net").groups(

@@ -23,7 +23,9 @@ def test_quantized_bytes_of_a_hand_made_layer():
   assert quantized.quantized_bytes(params, masks, 32, 0) == 3 + 4 + 16 + 12
 
 
-@pytest.mark.parametrize("method, bits", [("uniform", 2), ("binary", None)])
+# Uniform (~7 s) with the slow tests, for the default budget.
+@pytest.mark.parametrize("method, bits", [
+    pytest.param("uniform", 2, marks=pytest.mark.slow), ("binary", None)])
 def test_quantization_aware_fine_tuning_selects_a_quantized_pruned_model(
     method, bits):
   experiment = run.Experiment(tiny_config())
