@@ -82,7 +82,7 @@ def count_by_packed_histogram(keys, candidates):
   For a GPU, where the variadic 15-output reduction of 4-bit digits runs
   at a sixth of memory bandwidth (RESULTS.md, issue 15).
   """
-  rows, row_length = keys.shape
+  row_length = keys.shape[1]
   num_candidates = candidates.shape[1]
   if num_candidates == 1:  # a 1-bit digit: one compare
     return jnp.sum(keys >= candidates, axis=1, keepdims=True, dtype=jnp.int32)

@@ -40,7 +40,7 @@ bench=(python3 experiments/bench_pruners.py --data-root "$data_root"
       --seeds "$seed" "$@" > "$work/seed$seed.log" 2>&1 &
   done
   wait
-  grep -hv "Warning\|warnings.warn\|^|\|^$\|^Test accuracy" "$work"/seed*.log
+  grep -hv "^|\|^$\|^Test accuracy" "$work"/seed*.log
   "${bench[@]}" --time-budget 0 --seeds $seeds --out "$out/pruners_cifar10_subset" "$@"
   echo "exit $?"
 } 2>&1 | grep -v "Warning\|warnings.warn" | tee "$out/gpu_pruners.log"
