@@ -33,7 +33,9 @@
 #     TABLES="table_mnist_usps.py:30 table_mnist_mnistm.py:30 \
 #     table_usps_mnistm_labels.py:30" bash experiments/gpu_session.sh
 #
-# (at 1413982 with DEADLINE=250 it finished seed 0 of each table only)
+# (at 1413982 with DEADLINE=250 it finished seed 0 of each table only;
+# a table's finished cells, copied into runs/gpu_session/NAME/cells and
+# carried, are not redone)
 #
 #   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SUFFIX=_p40_steps300 \
 #     TABLE_ARGS="prune.max_steps_per_stage=300" TABLES="table_mnist_usps.py:5 \
@@ -84,7 +86,7 @@ for table in $tables; do
     python3 experiments/run_table.py "${args[@]}" --report-only \
       >> "$stage/$name.log" 2>&1
     cp -r "runs/gpu_session/$name/cells" "runs/gpu_session/$name/metrics.jsonl" \
-      "$stage/$name/" 2>/dev/null
+      "runs/gpu_session/$name/config.json" "$stage/$name/" 2>/dev/null
   ) &
 done
 wait
