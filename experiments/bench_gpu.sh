@@ -30,11 +30,11 @@ log=${OUT:-/tmp}/bench_gpu.log
   [ -z "${SKIP_EXACTNESS:-}" ] && timeout 60 python3 -m pytest -q \
     -p no:cacheprovider tests/core/test_topk.py \
     -k "per_layer_path or float64 or ties or infinities"
-  # The packed-histogram count first (one single-output sum per pass: is
-  # the 15-output reduction what keeps the passes off memory bandwidth?),
-  # then the variadic form at two digit widths and row lengths.
+  # The Pallas count first (one kernel reads each row once per pass; the
+  # packed histogram, b4cfeb2, was no faster than XLA's variadic form),
+  # then the variadic form, at two digit widths.
   timeout 150 python3 experiments/bench_masks.py --steps 20 \
-    --count-forms packed variadic --digit-bits 2 4 --row-lengths 512 1024 \
+    --count-forms pallas variadic --digit-bits 2 4 --row-lengths 1024 \
     --json "$results/bench_masks_gpu.json"
   timeout 120 python3 experiments/bench_step.py --resnet-steps 20 \
     --json "$results/bench_step_gpu.json"

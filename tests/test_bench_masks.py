@@ -39,3 +39,17 @@ def test_packed_histogram_refuses_fields_that_overflow():
   candidates = np.array([[1, 2, 3]] * 2, np.uint32)
   with pytest.raises(ValueError, match="do not fit 32 bits"):
     bench_masks.count_by_packed_histogram(keys, candidates)
+
+
+# The Pallas kernel, interpreted here (on a GPU bench_masks.py checks it
+# compiled). Rows of 64 keep the interpreter's loop over rows short.
+@pytest.mark.slow  # ~12 s on 2 CPU cores
+@pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1)])
+def test_pallas_count_masks_equal_the_per_layer_path(seed, digit_bits):
+  groups, counts = random_groups_with_planted_ties(seed)
+  expected = per_layer_topk.top_count_masks(groups, counts)
+  got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
+      g, counts, digit_bits, 64, bench_masks.count_by_pallas))(groups)
+  for got_masks, expected_masks in zip(got, expected):
+    for mask, reference in zip(got_masks, expected_masks):
+      np.testing.assert_array_equal(mask, reference)
