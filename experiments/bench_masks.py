@@ -125,9 +125,11 @@ def count_by_pallas(keys, candidates, interpret=None):
   one program, so a pass reads the buffer once whatever XLA makes of a
   15-output reduction (which ran at a sixth of memory bandwidth on an
   H100: RESULTS.md, issue 15). Candidates are padded to a power of two
-  (Triton's block shapes). Interpreted off the GPU (exactness, not speed).
+  (Triton's block shapes). Interpreted off the GPU (exactness, not speed);
+  a test lowers it for CUDA without a GPU.
   """
   from jax.experimental import pallas as pl  # pylint: disable=g-import-not-at-top
+  from jax.experimental.pallas import triton as pl_triton  # pylint: disable=g-import-not-at-top
   if interpret is None:
     interpret = jax.default_backend() != "gpu"
   rows, row_length = keys.shape
@@ -141,6 +143,9 @@ def count_by_pallas(keys, candidates, interpret=None):
       in_specs=[pl.BlockSpec((None, row_length), lambda i: (i, 0)),
                 pl.BlockSpec((None, width), lambda i: (i, 0))],
       out_specs=pl.BlockSpec((None, width), lambda i: (i, 0)),
+      # Triton, not Mosaic GPU (JAX's GPU default), whose copies into
+      # shared memory take at most 256 elements a dimension.
+      compiler_params=pl_triton.CompilerParams(num_warps=4),
       interpret=interpret)(keys, padded)
   return counts[:, :num_candidates]
 

@@ -1,6 +1,7 @@
 """The counting forms of experiments/bench_masks.py give exact masks."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -53,3 +54,14 @@ def test_pallas_count_masks_equal_the_per_layer_path(seed, digit_bits):
   for got_masks, expected_masks in zip(got, expected):
     for mask, reference in zip(got_masks, expected_masks):
       np.testing.assert_array_equal(mask, reference)
+
+
+def test_pallas_count_lowers_to_a_triton_kernel_for_cuda():
+  # No GPU needed: lowering catches ops that Triton cannot take (and JAX's
+  # default GPU backend, Mosaic GPU, refuses these blocks).
+  keys = jax.ShapeDtypeStruct((8, 1024), jnp.uint32)
+  candidates = jax.ShapeDtypeStruct((8, 15), jnp.uint32)
+  count = lambda k, c: bench_masks.count_by_pallas(k, c, interpret=False)
+  lowered = jax.jit(count).trace(keys, candidates).lower(
+      lowering_platforms=("cuda",))
+  assert "xla.gpu.triton" in lowered.as_text()
