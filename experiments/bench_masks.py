@@ -105,17 +105,11 @@ def count_by_packed_histogram(keys, candidates):
 
 
 def _count_row_kernel(keys_ref, candidates_ref, counts_ref):
-  """One row: its keys (R,), candidates (W,) -> counts (W,)."""
+  """One row: its keys (R,), candidates (W,) -> counts (W,), as one (W, R)
+  compare and one reduction over R."""
   keys, candidates = keys_ref[...], candidates_ref[...]
-  column = lax.broadcasted_iota(jnp.int32, candidates.shape, 0)
-  counts = jnp.zeros(candidates.shape, jnp.int32)
-  # Whole-block reductions and selects only: no scalar indexing, so that
-  # the kernel lowers to Triton as well as it interprets.
-  for j in range(candidates.shape[0]):
-    candidate = jnp.sum(jnp.where(column == j, candidates, 0))
-    count = jnp.sum((keys >= candidate).astype(jnp.int32))
-    counts = jnp.where(column == j, count, counts)
-  counts_ref[...] = counts
+  counts_ref[...] = jnp.sum(
+      (keys[None, :] >= candidates[:, None]).astype(jnp.int32), axis=1)
 
 
 def count_by_pallas(keys, candidates, interpret=None):
@@ -145,7 +139,7 @@ def count_by_pallas(keys, candidates, interpret=None):
       out_specs=pl.BlockSpec((None, width), lambda i: (i, 0)),
       # Triton, not Mosaic GPU (JAX's GPU default), whose copies into
       # shared memory take at most 256 elements a dimension.
-      compiler_params=pl_triton.CompilerParams(num_warps=4),
+      compiler_params=pl_triton.CompilerParams(num_warps=8),
       interpret=interpret)(keys, padded)
   return counts[:, :num_candidates]
 
