@@ -32,9 +32,9 @@ log=${OUT:-/tmp}/bench_gpu.log
     -k "per_layer_path or float64 or ties or infinities"
   # The Pallas count first (one kernel reads each row once per pass; the
   # packed histogram, b4cfeb2, was no faster than XLA's variadic form),
-  # then the variadic form, at two digit widths.
+  # also with 8-bit digits (4 passes; Pallas only), then the variadic form.
   timeout 150 python3 experiments/bench_masks.py --steps 20 \
-    --count-forms pallas variadic --digit-bits 2 4 --row-lengths 1024 \
+    --count-forms pallas variadic --digit-bits 2 4 8 --row-lengths 1024 \
     --json "$results/bench_masks_gpu.json"
   timeout 120 python3 experiments/bench_step.py --resnet-steps 20 \
     --json "$results/bench_step_gpu.json"

@@ -18,6 +18,7 @@ the per-layer path's before timing (so on every backend it runs on).
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import sys
@@ -26,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pl_triton
 
 import coprune_jax as cj
 from coprune_jax.core import masks as masks_lib
@@ -104,12 +107,24 @@ def count_by_packed_histogram(keys, candidates):
   return jnp.cumsum(histogram[:, ::-1], axis=1)[:, ::-1].astype(jnp.int32)
 
 
-def _count_row_kernel(keys_ref, candidates_ref, counts_ref):
-  """One row: its keys (R,), candidates (W,) -> counts (W,), as one (W, R)
-  compare and one reduction over R."""
-  keys, candidates = keys_ref[...], candidates_ref[...]
-  counts_ref[...] = jnp.sum(
-      (keys[None, :] >= candidates[:, None]).astype(jnp.int32), axis=1)
+# Elements of one (candidates, keys) compare tile in the Pallas kernel:
+# 16 per thread at 8 warps, so that wide digits do not spill registers.
+PALLAS_TILE = 4096
+
+
+def _count_row_kernel(keys_ref, candidates_ref, counts_ref, *, chunk: int):
+  """One row: its keys (R,), candidates (W,) -> counts (W,), a (W, chunk)
+  compare and a reduction over it per chunk of the row."""
+  candidates = candidates_ref[...][:, None]
+
+  def add_chunk(i, counts):
+    keys = keys_ref[pl.ds(pl.multiple_of(i * chunk, chunk), chunk)]
+    return counts + jnp.sum((keys[None, :] >= candidates).astype(jnp.int32),
+                            axis=1)
+
+  counts_ref[...] = lax.fori_loop(
+      0, keys_ref.shape[0] // chunk, add_chunk,
+      jnp.zeros(candidates_ref.shape, jnp.int32))
 
 
 def count_by_pallas(keys, candidates, interpret=None):
@@ -118,20 +133,24 @@ def count_by_pallas(keys, candidates, interpret=None):
   Every candidate is compared with the row's keys as they stream through
   one program, so a pass reads the buffer once whatever XLA makes of a
   15-output reduction (which ran at a sixth of memory bandwidth on an
-  H100: RESULTS.md, issue 15). Candidates are padded to a power of two
-  (Triton's block shapes). Interpreted off the GPU (exactness, not speed);
-  a test lowers it for CUDA without a GPU.
+  H100: RESULTS.md, issue 15), and wide digits (255 candidates, 4 passes)
+  cost compares, not a 255-output reduction that XLA takes minutes to
+  compile. Candidates are padded to a power of two (Triton's block
+  shapes). Interpreted off the GPU (exactness, not speed); a test lowers it
+  for CUDA without a GPU.
   """
-  from jax.experimental import pallas as pl  # pylint: disable=g-import-not-at-top
-  from jax.experimental.pallas import triton as pl_triton  # pylint: disable=g-import-not-at-top
   if interpret is None:
     interpret = jax.default_backend() != "gpu"
   rows, row_length = keys.shape
   num_candidates = candidates.shape[1]
   width = pl.next_power_of_2(num_candidates)
+  chunk = min(row_length, max(1, PALLAS_TILE // width))
+  if row_length % chunk:
+    raise ValueError(f"rows of {row_length} do not split into chunks of "
+                     f"{chunk} keys")
   padded = jnp.pad(candidates, ((0, 0), (0, width - num_candidates)))
   counts = pl.pallas_call(
-      _count_row_kernel,
+      functools.partial(_count_row_kernel, chunk=chunk),
       out_shape=jax.ShapeDtypeStruct((rows, width), jnp.int32),
       grid=(rows,),
       in_specs=[pl.BlockSpec((None, row_length), lambda i: (i, 0)),
@@ -142,6 +161,15 @@ def count_by_pallas(keys, candidates, interpret=None):
       compiler_params=pl_triton.CompilerParams(num_warps=8),
       interpret=interpret)(keys, padded)
   return counts[:, :num_candidates]
+
+
+def form_fits(form: str, digit_bits: int, row_length: int) -> bool:
+  """Whether to time `form` at this digit width and row length: XLA's
+  reductions only up to 4-bit digits (a GPU run with 6- and 8-bit ones,
+  63- and 255-output reductions, returned nothing in 9 minutes)."""
+  if form == "packed":
+    return packed_fits(digit_bits, row_length)
+  return form == "pallas" or digit_bits <= 4
 
 
 COUNT_FORMS = {"variadic": topk.count_at_or_above,
@@ -270,7 +298,7 @@ def main():
   for form in args.count_forms:
     for bits in args.digit_bits:
       for row in args.row_lengths:
-        if form == "packed" and not packed_fits(bits, row):
+        if not form_fits(form, bits, row):
           continue
         variants.append((
             f"{bits}-bit digits, rows of {row}, {form}",

@@ -44,8 +44,9 @@ def test_packed_histogram_refuses_fields_that_overflow():
 
 # The Pallas kernel, interpreted here (on a GPU bench_masks.py checks it
 # compiled). Rows of 64 keep the interpreter's loop over rows short.
-@pytest.mark.slow  # ~12 s on 2 CPU cores
-@pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1)])
+@pytest.mark.slow  # ~20 s on 2 CPU cores
+# 8-bit digits split each row into chunks of 16 keys (255 candidates).
+@pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1), (5, 8)])
 def test_pallas_count_masks_equal_the_per_layer_path(seed, digit_bits):
   groups, counts = random_groups_with_planted_ties(seed)
   expected = per_layer_topk.top_count_masks(groups, counts)
@@ -56,12 +57,20 @@ def test_pallas_count_masks_equal_the_per_layer_path(seed, digit_bits):
       np.testing.assert_array_equal(mask, reference)
 
 
-def test_pallas_count_lowers_to_a_triton_kernel_for_cuda():
+@pytest.mark.parametrize("num_candidates", [15, 255])
+def test_pallas_count_lowers_to_a_triton_kernel_for_cuda(num_candidates):
   # No GPU needed: lowering catches ops that Triton cannot take (and JAX's
   # default GPU backend, Mosaic GPU, refuses these blocks).
   keys = jax.ShapeDtypeStruct((8, 1024), jnp.uint32)
-  candidates = jax.ShapeDtypeStruct((8, 15), jnp.uint32)
+  candidates = jax.ShapeDtypeStruct((8, num_candidates), jnp.uint32)
   count = lambda k, c: bench_masks.count_by_pallas(k, c, interpret=False)
   lowered = jax.jit(count).trace(keys, candidates).lower(
       lowering_platforms=("cuda",))
   assert "xla.gpu.triton" in lowered.as_text()
+
+
+def test_xla_count_forms_stop_at_4_bit_digits():
+  assert bench_masks.form_fits("variadic", 4, 1024)
+  assert not bench_masks.form_fits("variadic", 8, 1024)
+  assert bench_masks.form_fits("pallas", 8, 1024)
+  assert not bench_masks.form_fits("packed", 2, 1024)
