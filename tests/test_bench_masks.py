@@ -43,9 +43,9 @@ def test_packed_histogram_refuses_fields_that_overflow():
 
 
 # The Pallas kernel, interpreted here (on a GPU bench_masks.py checks it
-# compiled). Rows of 64 keep the interpreter's loop over rows short.
+# compiled). Rows of 64 keep the interpreter's loop over rows short; 8-bit
+# digits (255 candidates) walk each row in chunks of 16 keys.
 @pytest.mark.slow  # ~20 s on 2 CPU cores
-# 8-bit digits split each row into chunks of 16 keys (255 candidates).
 @pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1), (5, 8)])
 def test_pallas_count_masks_equal_the_per_layer_path(seed, digit_bits):
   groups, counts = random_groups_with_planted_ties(seed)
