@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15's GPU measurements as one prepared command, under 6 minutes on an
+# Issue 15's GPU measurements as one prepared command, under 8 minutes on an
 # H100: the exactness tests of the mask selection on the GPU, the mask
 # variants (bench_masks.py), the step (bench_step.py) and the authors' PyTorch
 # loop (bench_reference_torch.py); with --profile also the kernels of every
@@ -27,9 +27,9 @@ log=${OUT:-/tmp}/bench_gpu.log
   echo "commit ${COMMIT:-unknown}"
   # SKIP_EXACTNESS=1 where topk.py has not changed since they last passed
   # on a GPU (a minute of device time).
-  [ -z "${SKIP_EXACTNESS:-}" ] && timeout 60 python3 -m pytest -q \
-    -p no:cacheprovider tests/core/test_topk.py \
-    -k "per_layer_path or float64 or ties or infinities"
+  [ -z "${SKIP_EXACTNESS:-}" ] && timeout 90 python3 -m pytest -q \
+    -p no:cacheprovider tests/core/test_topk.py tests/core/test_pallas_count.py \
+    -m "slow or not slow" -k "per_layer_path or float64 or ties or infinities"
   # The Pallas count first (one kernel reads each row once per pass; the
   # packed histogram, b4cfeb2, was no faster than XLA's variadic form),
   # also with 8-bit digits (4 passes; Pallas only), then the variadic form.
@@ -38,6 +38,11 @@ log=${OUT:-/tmp}/bench_gpu.log
     --json "$results/bench_masks_gpu.json"
   timeout 120 python3 experiments/bench_step.py --resnet-steps 20 \
     --json "$results/bench_step_gpu.json"
+  # The step with the Pallas count (GPU_COUNT: FORM:BITS, the best of
+  # bench_masks' Pallas rows, if known; 4-bit digits otherwise).
+  timeout 100 python3 experiments/bench_step.py --resnet-steps 20 \
+    --no-sort-baseline --gpu-count "${GPU_COUNT:-pallas:4}" \
+    --json "$results/bench_step_pallas_gpu.json"
   timeout 40 python3 experiments/bench_reference_torch.py \
     --json "$results/bench_reference_torch_gpu.json"
   if [ "${1:-}" = "--profile" ]; then

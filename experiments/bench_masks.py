@@ -18,7 +18,6 @@ the per-layer path's before timing (so on every backend it runs on).
 
 import argparse
 import datetime
-import functools
 import json
 import os
 import sys
@@ -27,11 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as pl_triton
 
 import coprune_jax as cj
 from coprune_jax.core import masks as masks_lib
+from coprune_jax.core import pallas_count
 from coprune_jax.core import topk
 from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.train import protocol
@@ -107,62 +105,6 @@ def count_by_packed_histogram(keys, candidates):
   return jnp.cumsum(histogram[:, ::-1], axis=1)[:, ::-1].astype(jnp.int32)
 
 
-# Elements of one (candidates, keys) compare tile in the Pallas kernel:
-# 16 per thread at 8 warps, so that wide digits do not spill registers.
-PALLAS_TILE = 4096
-
-
-def _count_row_kernel(keys_ref, candidates_ref, counts_ref, *, chunk: int):
-  """One row: its keys (R,), candidates (W,) -> counts (W,), a (W, chunk)
-  compare and a reduction over it per chunk of the row."""
-  candidates = candidates_ref[...][:, None]
-
-  def add_chunk(i, counts):
-    keys = keys_ref[pl.ds(pl.multiple_of(i * chunk, chunk), chunk)]
-    return counts + jnp.sum((keys[None, :] >= candidates).astype(jnp.int32),
-                            axis=1)
-
-  counts_ref[...] = lax.fori_loop(
-      0, keys_ref.shape[0] // chunk, add_chunk,
-      jnp.zeros(candidates_ref.shape, jnp.int32))
-
-
-def count_by_pallas(keys, candidates, interpret=None):
-  """(rows, C) counts from a Pallas kernel, one program per row.
-
-  Every candidate is compared with the row's keys as they stream through
-  one program, so a pass reads the buffer once whatever XLA makes of a
-  15-output reduction (which ran at a sixth of memory bandwidth on an
-  H100: RESULTS.md, issue 15), and wide digits (255 candidates, 4 passes)
-  cost compares, not a 255-output reduction that XLA takes minutes to
-  compile. Candidates are padded to a power of two (Triton's block
-  shapes). Interpreted off the GPU (exactness, not speed); a test lowers it
-  for CUDA without a GPU.
-  """
-  if interpret is None:
-    interpret = jax.default_backend() != "gpu"
-  rows, row_length = keys.shape
-  num_candidates = candidates.shape[1]
-  width = pl.next_power_of_2(num_candidates)
-  chunk = min(row_length, max(1, PALLAS_TILE // width))
-  if row_length % chunk:
-    raise ValueError(f"rows of {row_length} do not split into chunks of "
-                     f"{chunk} keys")
-  padded = jnp.pad(candidates, ((0, 0), (0, width - num_candidates)))
-  counts = pl.pallas_call(
-      functools.partial(_count_row_kernel, chunk=chunk),
-      out_shape=jax.ShapeDtypeStruct((rows, width), jnp.int32),
-      grid=(rows,),
-      in_specs=[pl.BlockSpec((None, row_length), lambda i: (i, 0)),
-                pl.BlockSpec((None, width), lambda i: (i, 0))],
-      out_specs=pl.BlockSpec((None, width), lambda i: (i, 0)),
-      # Triton, not Mosaic GPU (JAX's GPU default), whose copies into
-      # shared memory take at most 256 elements a dimension.
-      compiler_params=pl_triton.CompilerParams(num_warps=8),
-      interpret=interpret)(keys, padded)
-  return counts[:, :num_candidates]
-
-
 def form_fits(form: str, digit_bits: int, row_length: int) -> bool:
   """Whether to time `form` at this digit width and row length: XLA's
   reductions only up to 4-bit digits (a GPU run with 6- and 8-bit ones,
@@ -173,7 +115,7 @@ def form_fits(form: str, digit_bits: int, row_length: int) -> bool:
 
 
 COUNT_FORMS = {"variadic": topk.count_at_or_above,
-               "pallas": count_by_pallas,
+               "pallas": pallas_count.count_at_or_above,
                "broadcast-minor": count_by_broadcast_minor,
                "broadcast-major": count_by_broadcast_major,
                "packed": count_by_packed_histogram}

@@ -1,7 +1,6 @@
 """The counting forms of experiments/bench_masks.py give exact masks."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -40,33 +39,6 @@ def test_packed_histogram_refuses_fields_that_overflow():
   candidates = np.array([[1, 2, 3]] * 2, np.uint32)
   with pytest.raises(ValueError, match="do not fit 32 bits"):
     bench_masks.count_by_packed_histogram(keys, candidates)
-
-
-# The Pallas kernel, interpreted here (on a GPU bench_masks.py checks it
-# compiled). Rows of 64 keep the interpreter's loop over rows short; 8-bit
-# digits (255 candidates) walk each row in chunks of 16 keys.
-@pytest.mark.slow  # ~20 s on 2 CPU cores
-@pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1), (5, 8)])
-def test_pallas_count_masks_equal_the_per_layer_path(seed, digit_bits):
-  groups, counts = random_groups_with_planted_ties(seed)
-  expected = per_layer_topk.top_count_masks(groups, counts)
-  got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
-      g, counts, digit_bits, 64, bench_masks.count_by_pallas))(groups)
-  for got_masks, expected_masks in zip(got, expected):
-    for mask, reference in zip(got_masks, expected_masks):
-      np.testing.assert_array_equal(mask, reference)
-
-
-@pytest.mark.parametrize("num_candidates", [15, 255])
-def test_pallas_count_lowers_to_a_triton_kernel_for_cuda(num_candidates):
-  # No GPU needed: lowering catches ops that Triton cannot take (and JAX's
-  # default GPU backend, Mosaic GPU, refuses these blocks).
-  keys = jax.ShapeDtypeStruct((8, 1024), jnp.uint32)
-  candidates = jax.ShapeDtypeStruct((8, num_candidates), jnp.uint32)
-  count = lambda k, c: bench_masks.count_by_pallas(k, c, interpret=False)
-  lowered = jax.jit(count).trace(keys, candidates).lower(
-      lowering_platforms=("cuda",))
-  assert "xla.gpu.triton" in lowered.as_text()
 
 
 def test_xla_count_forms_stop_at_4_bit_digits():

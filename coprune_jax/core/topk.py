@@ -23,6 +23,12 @@ The digit width is chosen per backend (measured with
   the buffer (2-bit digits were 1.25x slower on ResNet-18, 1.5x on
   CIFAR-Net). Wider digits (63- and 255-way reductions) are unmeasured: a
   GPU run that included them returned nothing within 9 minutes.
+- On a CUDA GPU the passes may instead count with a Pallas (Triton) kernel
+  (`pallas_count.py`, wide digits included): `GPU_COUNT_FORM` and
+  `GPU_DIGIT_BITS`, read when the selection is first traced. XLA's form
+  stays the default until the kernel is measured faster on a GPU
+  (`experiments/bench_masks.py --count-forms pallas`,
+  `experiments/bench_step.py --gpu-count pallas:8`).
 
 Cost for n scores in G groups: 32 / digit_bits passes of
 (2**digit_bits - 1) compare-and-count over the buffer, one pass for the tie
@@ -45,6 +51,9 @@ from coprune_jax.core import keep_ratios as keep_ratios_lib
 CPU_DIGIT_BITS = 2
 ACCELERATOR_DIGIT_BITS = 4
 ROW_LENGTH = 1024
+# How a CUDA GPU counts each pass: "xla" (`count_at_or_above`) or "pallas".
+GPU_COUNT_FORM = "xla"
+GPU_DIGIT_BITS = ACCELERATOR_DIGIT_BITS
 
 
 def _order_keys(scores: jax.Array, wide: bool) -> jax.Array:
@@ -196,6 +205,20 @@ def _select(score_groups, counts, digit_bits: int, row_length: int,
   return masks
 
 
+def _gpu_select(score_groups, counts):
+  if GPU_COUNT_FORM == "xla":
+    count_rows = count_at_or_above
+  elif GPU_COUNT_FORM == "pallas":
+    from coprune_jax.core import pallas_count  # pylint: disable=g-import-not-at-top
+    # Compiled: this branch is lowered for CUDA only.
+    count_rows = lambda keys, candidates: pallas_count.count_at_or_above(
+        keys, candidates, interpret=False)
+  else:
+    raise ValueError(f"GPU_COUNT_FORM must be 'xla' or 'pallas', got "
+                     f"{GPU_COUNT_FORM!r}")
+  return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH, count_rows)
+
+
 @jax.jit
 def _select_per_backend(score_groups, counts):
   # Counts are traced: one compilation serves every keep ratio of a shape.
@@ -203,6 +226,7 @@ def _select_per_backend(score_groups, counts):
       score_groups, counts,
       cpu=lambda g, c: _select(g, c, CPU_DIGIT_BITS, ROW_LENGTH,
                                unroll=False),
+      cuda=_gpu_select,
       default=lambda g, c: _select(g, c, ACCELERATOR_DIGIT_BITS, ROW_LENGTH))
 
 

@@ -1,0 +1,71 @@
+"""The radix select's counting pass as a Pallas (Triton) kernel for GPUs.
+
+Each pass of `topk`'s select counts, per row of the key buffer, the keys at
+or above each candidate digit. XLA makes that one variadic reduction, which
+ran at about a sixth of memory bandwidth on an H100 (RESULTS.md, issue 15).
+Here one program per row compares the row's keys with every candidate as
+they stream through: a pass reads the buffer once, and wide digits (255
+candidates, 4 passes) cost compares rather than a 255-output reduction
+that XLA takes minutes to compile. Exact like every count form; off a GPU
+it runs interpreted (for tests, not speed).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pl_triton
+
+# Elements of one (candidates, keys) compare tile: 16 per thread at 8 warps,
+# so that wide digits do not spill registers.
+TILE = 4096
+NUM_WARPS = 8
+
+
+def _count_row_kernel(keys_ref, candidates_ref, counts_ref, *, chunk: int):
+  """One row: keys (R,), candidates (W,) -> counts (W,), a (W, chunk)
+  compare and a reduction over it per chunk of the row."""
+  candidates = candidates_ref[...][:, None]
+
+  def add_chunk(i, counts):
+    keys = keys_ref[pl.ds(pl.multiple_of(i * chunk, chunk), chunk)]
+    return counts + jnp.sum((keys[None, :] >= candidates).astype(jnp.int32),
+                            axis=1)
+
+  counts_ref[...] = lax.fori_loop(
+      0, keys_ref.shape[0] // chunk, add_chunk,
+      jnp.zeros(candidates_ref.shape, jnp.int32))
+
+
+def count_at_or_above(keys: jax.Array, candidates: jax.Array,
+                      interpret=None) -> jax.Array:
+  """(rows, C) counts of each row's keys >= each of its C candidates.
+
+  `keys` (rows, R) and `candidates` (rows, C) unsigned; R a power of two
+  (the buffer's rows are). Candidates are padded to a power of two
+  (Triton's block shapes). `interpret=None` interprets off a GPU.
+  """
+  if interpret is None:
+    interpret = jax.default_backend() != "gpu"
+  rows, row_length = keys.shape
+  num_candidates = candidates.shape[1]
+  width = pl.next_power_of_2(num_candidates)
+  chunk = min(row_length, max(1, TILE // width))
+  if row_length % chunk:
+    raise ValueError(f"rows of {row_length} do not split into chunks of "
+                     f"{chunk} keys")
+  padded = jnp.pad(candidates, ((0, 0), (0, width - num_candidates)))
+  counts = pl.pallas_call(
+      functools.partial(_count_row_kernel, chunk=chunk),
+      out_shape=jax.ShapeDtypeStruct((rows, width), jnp.int32),
+      grid=(rows,),
+      in_specs=[pl.BlockSpec((None, row_length), lambda i: (i, 0)),
+                pl.BlockSpec((None, width), lambda i: (i, 0))],
+      out_specs=pl.BlockSpec((None, width), lambda i: (i, 0)),
+      # Triton, not Mosaic GPU (JAX's GPU default), whose copies into
+      # shared memory take at most 256 elements a dimension.
+      compiler_params=pl_triton.CompilerParams(num_warps=NUM_WARPS),
+      interpret=interpret)(keys, padded)
+  return counts[:, :num_candidates]

@@ -1,0 +1,69 @@
+"""The Pallas counting pass gives exact masks and lowers to Triton."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from coprune_jax.core import pallas_count
+from coprune_jax.core import topk
+from tests.core import per_layer_topk
+from tests.core.test_topk import random_groups_with_planted_ties
+
+
+# Interpreted here (on a GPU bench_masks.py checks it compiled). Rows of 64
+# keep the interpreter's loop over rows short; 8-bit digits (255
+# candidates) walk each row in chunks of 16 keys.
+@pytest.mark.slow  # ~20 s on 2 CPU cores
+@pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1), (5, 8)])
+def test_masks_equal_the_per_layer_path(seed, digit_bits):
+  groups, counts = random_groups_with_planted_ties(seed)
+  expected = per_layer_topk.top_count_masks(groups, counts)
+  got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
+      g, counts, digit_bits, 64, pallas_count.count_at_or_above))(groups)
+  for got_masks, expected_masks in zip(got, expected):
+    for mask, reference in zip(got_masks, expected_masks):
+      np.testing.assert_array_equal(mask, reference)
+
+
+def test_counts_equal_xla_counts():
+  rng = np.random.default_rng(0)
+  keys = jnp.asarray(rng.integers(0, 2**32, (4, 64), dtype=np.uint32))
+  candidates = jnp.asarray(np.sort(rng.integers(0, 2**32, (4, 3),
+                                                dtype=np.uint32)))
+  np.testing.assert_array_equal(
+      pallas_count.count_at_or_above(keys, candidates),
+      topk.count_at_or_above(keys, candidates))
+
+
+@pytest.mark.parametrize("num_candidates", [15, 255])
+def test_lowers_to_a_triton_kernel_for_cuda(num_candidates):
+  # No GPU needed: lowering catches ops that Triton cannot take (and JAX's
+  # default GPU backend, Mosaic GPU, refuses these blocks).
+  keys = jax.ShapeDtypeStruct((8, 1024), jnp.uint32)
+  candidates = jax.ShapeDtypeStruct((8, num_candidates), jnp.uint32)
+  count = lambda k, c: pallas_count.count_at_or_above(k, c, interpret=False)
+  lowered = jax.jit(count).trace(keys, candidates).lower(
+      lowering_platforms=("cuda",))
+  assert "xla.gpu.triton" in lowered.as_text()
+
+
+@pytest.mark.parametrize("form,triton", [("pallas", True), ("xla", False)])
+def test_gpu_selection_counts_with_the_chosen_form(monkeypatch, form, triton):
+  monkeypatch.setattr(topk, "GPU_COUNT_FORM", form)
+  monkeypatch.setattr(topk, "GPU_DIGIT_BITS", 8)
+  groups = [[jax.ShapeDtypeStruct((300,), jnp.float32)],
+            [jax.ShapeDtypeStruct((5, 7), jnp.float32)]]
+  counts = jax.ShapeDtypeStruct((2,), jnp.int32)
+  # A new function each time: traces are cached per function, and the
+  # switch is read when tracing.
+  select = lambda g, c: topk._gpu_select(g, c)  # pylint: disable=protected-access
+  lowered = jax.jit(select).trace(groups, counts).lower(
+      lowering_platforms=("cuda",))
+  assert ("xla.gpu.triton" in lowered.as_text()) == triton
+
+
+def test_unknown_gpu_count_form_is_refused(monkeypatch):
+  monkeypatch.setattr(topk, "GPU_COUNT_FORM", "cub")
+  with pytest.raises(ValueError, match="GPU_COUNT_FORM"):
+    topk._gpu_select([[jnp.ones(4)]], jnp.array([2]))  # pylint: disable=protected-access
