@@ -29,6 +29,7 @@ def test_layer_input_hessians_match_direct_computation():
                              lobs.input_hessian(patches), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # ~15 s; with the slow tests to keep the default budget
 def test_lobs_model_pruning_keeps_exact_counts_and_zeros_pruned():
   module, params, x = small_net_and_inputs()
   ratios = cj.keep_ratio_tree(params, 0.2)
