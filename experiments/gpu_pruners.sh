@@ -18,7 +18,8 @@
 #
 #   split -b 50M -d -a 1 ../shared/data/cifar10/cifar10_jpeg.npz gpu_data/cifar10_part_
 #
-# then calls `true` carrying gpu_data/cifar10_part_0, _1 and _2 in turn, and
+# then calls `ls gpu_data` (are the earlier parts still there?) carrying
+# gpu_data/cifar10_part_0, _1 and _2 in turn, and
 # last one carrying gpu_data/cifar10_part_3 and gpu_data/wheels that joins
 # the parts, checks them (sha256 of the file here: 08a1f201c3a81ba6f5fe8f48
 # 94c7ac15866aa02cefbc16456608affe9743ecff) and runs:

@@ -7,6 +7,7 @@ import pytest
 from coprune_jax.core import topk
 from experiments import bench_masks
 from tests.core import per_layer_topk
+from tests.core.test_topk import assert_masks_equal
 from tests.core.test_topk import random_groups_with_planted_ties
 
 
@@ -29,9 +30,7 @@ def test_packed_histogram_masks_equal_the_per_layer_path(seed, digit_bits,
   got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
       g, counts, digit_bits, row_length,
       bench_masks.count_by_packed_histogram))(groups)
-  for got_masks, expected_masks in zip(got, expected):
-    for mask, reference in zip(got_masks, expected_masks):
-      np.testing.assert_array_equal(mask, reference)
+  assert_masks_equal(got, expected)
 
 
 def test_packed_histogram_refuses_fields_that_overflow():

@@ -8,6 +8,7 @@ import pytest
 from coprune_jax.core import pallas_count
 from coprune_jax.core import topk
 from tests.core import per_layer_topk
+from tests.core.test_topk import assert_masks_equal
 from tests.core.test_topk import random_groups_with_planted_ties
 
 
@@ -21,9 +22,7 @@ def test_masks_equal_the_per_layer_path(seed, digit_bits):
   expected = per_layer_topk.top_count_masks(groups, counts)
   got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
       g, counts, digit_bits, 64, pallas_count.count_at_or_above))(groups)
-  for got_masks, expected_masks in zip(got, expected):
-    for mask, reference in zip(got_masks, expected_masks):
-      np.testing.assert_array_equal(mask, reference)
+  assert_masks_equal(got, expected)
 
 
 def test_counts_equal_xla_counts():

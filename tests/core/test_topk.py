@@ -129,6 +129,13 @@ def random_groups_with_planted_ties(seed):
   return groups, counts
 
 
+def assert_masks_equal(got, expected):
+  """Every group's masks (lists of arrays per group) equal, array by array."""
+  for got_masks, expected_masks in zip(got, expected):
+    for mask, reference in zip(got_masks, expected_masks):
+      np.testing.assert_array_equal(mask, reference)
+
+
 # Short rows split groups over many rows (and ties across rows); digit
 # widths that divide 32 (in a loop or unrolled) or leave a shorter last digit.
 @pytest.mark.parametrize("seed,digit_bits,row_length,unroll", [
@@ -150,10 +157,8 @@ def test_batched_select_equals_the_per_layer_path(seed, digit_bits,
 
 def test_library_default_equals_the_per_layer_path():
   groups, counts = random_groups_with_planted_ties(7)
-  for got, expected in zip(topk.top_count_masks(groups, counts),
-                           per_layer_topk.top_count_masks(groups, counts)):
-    for mask, reference in zip(got, expected):
-      np.testing.assert_array_equal(mask, reference)
+  assert_masks_equal(topk.top_count_masks(groups, counts),
+                     per_layer_topk.top_count_masks(groups, counts))
 
 
 @pytest.mark.parametrize("digit_bits,unroll", [(2, False), (5, True)])
@@ -165,8 +170,5 @@ def test_float64_batched_select_at_full_precision(digit_bits, unroll):
                                     jnp.asarray(-base)]]
     counts = [101, 40]
     got = topk._select(groups, counts, digit_bits, 32, unroll=unroll)  # pylint: disable=protected-access
-    expected = per_layer_topk.top_count_masks(groups, counts)
-    for got_masks, expected_masks in zip(got, expected):
-      for mask, reference in zip(got_masks, expected_masks):
-        np.testing.assert_array_equal(mask, reference)
+    assert_masks_equal(got, per_layer_topk.top_count_masks(groups, counts))
     np.testing.assert_array_equal(got[0][0], reference_top(base, 101))
