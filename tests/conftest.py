@@ -3,18 +3,25 @@
 import gc
 import os
 
-# The suite's time is mostly XLA compiling hundreds of small programs, not
-# running them: without LLVM's optimisations it takes about 40% less on 2
-# CPU cores, and nothing the tests check depends on how fast code runs.
-# Set before the backend starts; a level the caller chose is kept.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_backend_optimization_level=0").strip()
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import pytest
 
 from tests.trees import dict_params, linen_params, nnx_params
+
+
+def pytest_configure(config):
+  """The default run (`-m "not slow"`) compiles without LLVM's optimisations.
+
+  Its time is mostly XLA compiling hundreds of small programs, not running
+  them: about 20% less on 2 CPU cores. The slow tests train for minutes,
+  where unoptimised code runs 1.5-2x slower, so they keep the default. Set
+  before the backend starts; a level the caller chose is kept.
+  """
+  flags = os.environ.get("XLA_FLAGS", "")
+  if (config.getoption("markexpr") == "not slow"
+      and "xla_backend_optimization_level" not in flags):
+    os.environ["XLA_FLAGS"] = (
+        flags + " --xla_backend_optimization_level=0").strip()
 
 
 @pytest.fixture(autouse=True, scope="module")
