@@ -38,10 +38,16 @@ log=${OUT:-/tmp}/bench_gpu.log
     --json "$results/bench_masks_gpu.json"
   timeout 120 python3 experiments/bench_step.py --resnet-steps 20 \
     --json "$results/bench_step_gpu.json"
-  # The step with the Pallas count (GPU_COUNT: FORM:BITS, the best of
-  # bench_masks' Pallas rows, if known; 4-bit digits otherwise).
+  # The step with the Pallas count (GPU_COUNT: FORM:BITS; unset, the digit
+  # width of bench_masks' fastest Pallas row on ResNet-18 above, or 4 bits).
+  gpu_count=${GPU_COUNT:-$(python3 -c "import json, sys
+times = json.load(open(sys.argv[1]))['resnet18_ms']
+pallas = {k: v for k, v in times.items() if k.endswith('pallas') and v}
+print('pallas:' + min(pallas, key=pallas.get).split('-')[0] if pallas
+      else 'pallas:4')" "$results/bench_masks_gpu.json" 2>/dev/null || echo pallas:4)}
+  echo "step with the count $gpu_count"
   timeout 100 python3 experiments/bench_step.py --resnet-steps 20 \
-    --no-sort-baseline --gpu-count "${GPU_COUNT:-pallas:4}" \
+    --no-sort-baseline --gpu-count "$gpu_count" \
     --json "$results/bench_step_pallas_gpu.json"
   timeout 40 python3 experiments/bench_reference_torch.py \
     --json "$results/bench_reference_torch_gpu.json"
