@@ -19,7 +19,7 @@ CIFAR-Net's <= 0.15 ms.
   python experiments/bench_step.py              # full run (minutes on CPU)
   python experiments/bench_step.py --quick      # fewer steps, smaller ResNet batch
   python experiments/bench_step.py --json experiments/results/bench_step_gpu.json
-  python experiments/bench_step.py --gpu-count pallas:8   # the Pallas count on a GPU
+  python experiments/bench_step.py --gpu-count xla:4   # a CUDA GPU counting with XLA
 """
 
 import argparse
@@ -219,7 +219,7 @@ def main():
                       help="skip timing the lax.top_k masks")
   parser.add_argument("--gpu-count", default=None, metavar="FORM:BITS",
                       help="how a CUDA GPU's mask selection counts, e.g. "
-                      "pallas:8 (topk.GPU_COUNT_FORM and GPU_DIGIT_BITS; "
+                      "xla:4 (topk.GPU_COUNT_FORM and GPU_DIGIT_BITS; "
                       "default: the library's)")
   parser.add_argument("--json", help="write the headline figures to this file")
   args = parser.parse_args()

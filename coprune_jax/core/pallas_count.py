@@ -31,8 +31,9 @@ def _count_row_kernel(keys_ref, candidates_ref, counts_ref, *, chunk: int):
 
   def add_chunk(i, counts):
     keys = keys_ref[pl.ds(pl.multiple_of(i * chunk, chunk), chunk)]
-    return counts + jnp.sum((keys[None, :] >= candidates).astype(jnp.int32),
-                            axis=1)
+    # dtype: with x64 enabled a plain sum would widen to int64.
+    return counts + jnp.sum(keys[None, :] >= candidates, axis=1,
+                            dtype=jnp.int32)
 
   counts_ref[...] = lax.fori_loop(
       0, keys_ref.shape[0] // chunk, add_chunk,

@@ -18,17 +18,20 @@ The digit width is chosen per backend (measured with
   on the ResNet-18 tree, while 4-bit digits (8 passes of 15 compares)
   gained nothing, the compares costing what the saved passes saved. The
   loop runs as fast as unrolled passes on large trees and compiles faster.
-- GPU and TPU: 4 bits per pass (8 passes of 15 compares): on an H100 the
-  compares are nearly free and every pass is a kernel launch and a read of
-  the buffer (2-bit digits were 1.25x slower on ResNet-18, 1.5x on
-  CIFAR-Net). Wider digits (63- and 255-way reductions) are unmeasured: a
-  GPU run that included them returned nothing within 9 minutes.
-- On a CUDA GPU the passes may instead count with a Pallas (Triton) kernel
-  (`pallas_count.py`, wide digits included): `GPU_COUNT_FORM` and
-  `GPU_DIGIT_BITS`, read when the selection is first traced. XLA's form
-  stays the default until the kernel is measured faster on a GPU
-  (`experiments/bench_masks.py --count-forms pallas`,
-  `experiments/bench_step.py --gpu-count pallas:8`).
+- TPU and other accelerators: 4 bits per pass (8 passes of 15 compares):
+  on an H100 the compares in XLA's form are nearly free and every pass is
+  a kernel launch and a read of the buffer (2-bit digits were 1.25x slower
+  on ResNet-18, 1.5x on CIFAR-Net). Wider digits (63- and 255-way
+  reductions) are unmeasured: a GPU run that included them returned
+  nothing within 9 minutes.
+- CUDA GPUs: the passes count with a Pallas (Triton) kernel
+  (`pallas_count.py`) at 2 bits per pass. On an H100 (2026-11-27) it took
+  ResNet-18's masks from 2.90 ms (XLA's form, 4-bit digits) to 2.10 ms and
+  CIFAR-Net's from 0.52 to 0.42 ms, and ResNet-18's cooperative step from
+  1.50x to 1.31x two dense steps; its 4- and 8-bit digits were slower (4.3
+  and 16.9 ms): in the kernel the compares, not the reads, cost.
+  `GPU_COUNT_FORM = "xla"` and `GPU_DIGIT_BITS = 4`, set before the
+  selection is first traced, bring back XLA's form.
 
 Cost for n scores in G groups: 32 / digit_bits passes of
 (2**digit_bits - 1) compare-and-count over the buffer, one pass for the tie
@@ -51,9 +54,10 @@ from coprune_jax.core import keep_ratios as keep_ratios_lib
 CPU_DIGIT_BITS = 2
 ACCELERATOR_DIGIT_BITS = 4
 ROW_LENGTH = 1024
-# How a CUDA GPU counts each pass: "xla" (`count_at_or_above`) or "pallas".
-GPU_COUNT_FORM = "xla"
-GPU_DIGIT_BITS = ACCELERATOR_DIGIT_BITS
+# How a CUDA GPU counts each pass: "pallas" (`pallas_count`) or "xla"
+# (`count_at_or_above`), and at how many bits per pass.
+GPU_COUNT_FORM = "pallas"
+GPU_DIGIT_BITS = 2
 
 
 def _order_keys(scores: jax.Array, wide: bool) -> jax.Array:

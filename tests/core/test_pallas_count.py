@@ -35,15 +35,19 @@ def test_counts_equal_xla_counts():
       topk.count_at_or_above(keys, candidates))
 
 
-@pytest.mark.parametrize("num_candidates", [15, 255])
-def test_lowers_to_a_triton_kernel_for_cuda(num_candidates):
+@pytest.mark.parametrize("num_candidates,wide", [(15, False), (255, False),
+                                                 (3, True)])
+def test_lowers_to_a_triton_kernel_for_cuda(num_candidates, wide):
   # No GPU needed: lowering catches ops that Triton cannot take (and JAX's
-  # default GPU backend, Mosaic GPU, refuses these blocks).
-  keys = jax.ShapeDtypeStruct((8, 1024), jnp.uint32)
-  candidates = jax.ShapeDtypeStruct((8, num_candidates), jnp.uint32)
-  count = lambda k, c: pallas_count.count_at_or_above(k, c, interpret=False)
-  lowered = jax.jit(count).trace(keys, candidates).lower(
-      lowering_platforms=("cuda",))
+  # default GPU backend, Mosaic GPU, refuses these blocks). Wide: the keys
+  # of float64 scores, with x64 on.
+  key_type = jnp.uint64 if wide else jnp.uint32
+  with jax.enable_x64(wide):
+    keys = jax.ShapeDtypeStruct((8, 1024), key_type)
+    candidates = jax.ShapeDtypeStruct((8, num_candidates), key_type)
+    count = lambda k, c: pallas_count.count_at_or_above(k, c, interpret=False)
+    lowered = jax.jit(count).trace(keys, candidates).lower(
+        lowering_platforms=("cuda",))
   assert "xla.gpu.triton" in lowered.as_text()
 
 
