@@ -29,19 +29,28 @@ log=${OUT:-/tmp}/bench_gpu.log
   # on a GPU (a minute of device time).
   [ -z "${SKIP_EXACTNESS:-}" ] && timeout 90 python3 -m pytest -q \
     -p no:cacheprovider tests/core/test_topk.py tests/core/test_pallas_count.py \
-    -m "slow or not slow" -k "per_layer_path or float64 or ties or infinities"
-  # The Pallas count (the library's default on CUDA since 96f0e7a: 2-bit
-  # digits) at 2, 4 and 8 bits, then XLA's variadic form.
-  timeout 150 python3 experiments/bench_masks.py --steps 20 \
-    --count-forms pallas variadic --digit-bits 2 4 8 --row-lengths 1024 \
-    --json "$results/bench_masks_gpu.json"
+    -m "slow or not slow" -k "per_layer_path or float64 or ties or infinities or blocks"
+  # The Pallas count (the library's default on CUDA since 87c4279: 2-bit
+  # digits, one row a program) with blocks of rows a program, at 2- and
+  # 4-bit digits (8-bit: 17 ms on ResNet-18 at 96f0e7a), then XLA's
+  # variadic form; and where one selection's time goes with the default.
+  timeout 180 python3 experiments/bench_masks.py --steps 20 \
+    --count-forms pallas variadic --digit-bits 2 4 --row-lengths 1024 \
+    --rows-per-program 1 4 16 --stages --json "$results/bench_masks_gpu.json"
   timeout 120 python3 experiments/bench_step.py --resnet-steps 20 \
     --json "$results/bench_step_gpu.json"
-  # The step with the other count form (GPU_COUNT: FORM:BITS; XLA's
-  # variadic reduction at 4-bit digits, the default until 96f0e7a, unless
-  # set), to see that the library's default still wins.
+  # The step with another count (GPU_COUNT: FORM:BITS[:ROWS]; unset, the
+  # fastest Pallas variant of bench_masks on ResNet-18 if it is not the
+  # default, else XLA's 4-bit form, the default until 87c4279).
+  gpu_count=${GPU_COUNT:-$(python3 -c "import json, re, sys
+times = json.load(open(sys.argv[1]))['resnet18_ms']
+best = min((v, k) for k, v in times.items() if 'pallas' in k and v)[1]
+bits, rows = re.match(r'(\d+)-bit.*?(?:, (\d+) rows a program)?$', best).groups()
+print('xla:4' if (bits, rows) == ('2', None) else f'pallas:{bits}:{rows or 1}')
+" "$results/bench_masks_gpu.json" 2>/dev/null || echo xla:4)}
+  echo "step with the count $gpu_count"
   timeout 100 python3 experiments/bench_step.py --resnet-steps 20 \
-    --no-sort-baseline --gpu-count "${GPU_COUNT:-xla:4}" \
+    --no-sort-baseline --gpu-count "$gpu_count" \
     --json "$results/bench_step_other_count_gpu.json"
   timeout 40 python3 experiments/bench_reference_torch.py \
     --json "$results/bench_reference_torch_gpu.json"

@@ -18,6 +18,7 @@ the per-layer path's before timing (so on every backend it runs on).
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import sys
@@ -151,7 +152,7 @@ def bench_tree(name, params, rules, variants, num_steps):
     except Exception as e:  # pylint: disable=broad-except
       # E.g. a kernel that does not lower on this backend: the other
       # variants' figures still count.
-      print(f"  {label:44s} FAILED: {type(e).__name__}: {e}", flush=True)
+      print(f"  {label:54s} FAILED: {type(e).__name__}: {e}", flush=True)
       results[label] = None
       continue
     if check and not all(np.array_equal(a, b) for a, b in zip(
@@ -160,12 +161,14 @@ def bench_tree(name, params, rules, variants, num_steps):
     steps = num_steps if "lax.top_k" not in label else max(3, num_steps // 10)
     results[label] = median_seconds(
         lambda: jax.block_until_ready(fn(params, target)), steps, 2)
-    print(f"  {label:44s} {results[label] * 1e3:9.3f} ms", flush=True)
+    print(f"  {label:54s} {results[label] * 1e3:9.3f} ms", flush=True)
   return results
 
 
-def stage_times(params, rules, digit_bits, row_length, num_steps):
-  """Milliseconds of each stage of one batched selection (both domains)."""
+def stage_times(params, rules, digit_bits, row_length, num_steps,
+                count_rows=topk.count_at_or_above):
+  """Milliseconds of each stage of one batched selection (both domains),
+  each pass counting with `count_rows`."""
   ratios = cj.keep_ratio_tree(params, rules)
   target = jax.tree.map(lambda w: 0.9 * w, params)
   groups, counts = score_groups(params, target, ratios)
@@ -181,21 +184,20 @@ def stage_times(params, rules, digit_bits, row_length, num_steps):
   candidates = jnp.broadcast_to(
       jnp.arange(1, 2**digit_bits, dtype=jnp.uint32) << 20,
       (keys.shape[0], 2**digit_bits - 1))
-  per_row = topk.count_at_or_above(keys, candidates)
+  per_row = count_rows(keys, candidates)
   thresholds = jax.jit(lambda k: topk._kth_largest_keys(  # pylint: disable=protected-access
-      k, layout, count_array, digit_bits))(keys)
+      k, layout, count_array, digit_bits, count_rows))(keys)
   flat_mask = jax.jit(lambda k, t: topk._keep_ties_in_index_order(  # pylint: disable=protected-access
       k, layout, t, count_array))(keys, thresholds)
   stages = {
       "flat key buffer from both domains' params": (flat_keys, params, target),
-      "one counting pass (count_at_or_above)": (topk.count_at_or_above, keys,
-                                                candidates),
+      "one counting pass": (count_rows, keys, candidates),
       "per-group sums of one pass (segment_sum)": (layout.sum_rows, per_row),
       "prefix sum over rows (jnp.cumsum)": (
           lambda x: jnp.cumsum(x[:, 0]), per_row),
       "all passes (_kth_largest_keys)": (
           lambda k: topk._kth_largest_keys(k, layout, count_array,  # pylint: disable=protected-access
-                                           digit_bits), keys),
+                                           digit_bits, count_rows), keys),
       "tie rule (_keep_ties_in_index_order)": (
           lambda k, t: topk._keep_ties_in_index_order(k, layout, t,  # pylint: disable=protected-access
                                                       count_array),
@@ -211,7 +213,7 @@ def stage_times(params, rules, digit_bits, row_length, num_steps):
     fn = jax.jit(fn)
     times[label] = median_seconds(
         lambda: jax.block_until_ready(fn(*args)), num_steps, 2) * 1e3
-    print(f"  {label:44s} {times[label]:9.3f} ms", flush=True)
+    print(f"  {label:54s} {times[label]:9.3f} ms", flush=True)
   return times
 
 
@@ -223,10 +225,14 @@ def main():
                       default=[1024, 4096])
   parser.add_argument("--count-forms", nargs="+", default=["variadic"],
                       choices=sorted(COUNT_FORMS))
+  parser.add_argument("--rows-per-program", type=int, nargs="+", default=[1],
+                      help="blocks of rows each Pallas program counts "
+                      "(powers of two)")
   parser.add_argument("--skip-resnet", action="store_true")
   parser.add_argument("--stages", action="store_true",
                       help="also time each stage of the selection on the "
-                      "ResNet-18 tree, at the first digit width and row length")
+                      "ResNet-18 tree, at the first count form, digit width "
+                      "and row length")
   parser.add_argument("--json", help="write the figures (ms) to this file")
   args = parser.parse_args()
 
@@ -242,11 +248,17 @@ def main():
       for row in args.row_lengths:
         if not form_fits(form, bits, row):
           continue
-        variants.append((
-            f"{bits}-bit digits, rows of {row}, {form}",
-            lambda g, c, bits=bits, row=row, form=form: topk._select(  # pylint: disable=protected-access
-                g, c, bits, row, COUNT_FORMS[form]),
-            True))
+        for block in args.rows_per_program if form == "pallas" else [1]:
+          label = f"{bits}-bit digits, rows of {row}, {form}"
+          count = COUNT_FORMS[form]
+          if block > 1:
+            label += f", {block} rows a program"
+            count = functools.partial(count, rows_per_program=block)
+          variants.append((
+              label,
+              lambda g, c, bits=bits, row=row, count=count, block=block:
+              topk._select(g, c, bits, row, count, row_multiple=block),  # pylint: disable=protected-access
+              True))
   variants += [("previous per-layer passes", per_layer_topk.top_count_masks,
                 False),
                ("lax.top_k per layer (no tie split)", lax_top_k_masks, False)]
@@ -268,7 +280,7 @@ def main():
     if args.stages:
       report["resnet18_stages_ms"] = stage_times(
           resnet_params, [(".*", 0.04)], args.digit_bits[0],
-          args.row_lengths[0], args.steps)
+          args.row_lengths[0], args.steps, COUNT_FORMS[args.count_forms[0]])
   if args.json:
     with open(args.json, "w") as f:
       json.dump(report, f, indent=1)

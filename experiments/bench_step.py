@@ -37,6 +37,7 @@ import optax
 
 import coprune_jax as cj
 from coprune_jax.core import cooperative
+from coprune_jax.core import pallas_count
 from coprune_jax.core import topk
 from coprune_jax.core.tree_paths import map_with_names
 from coprune_jax.models import CifarNet, ResNet18
@@ -217,17 +218,21 @@ def main():
   parser.add_argument("--resnet-batch", type=int, default=128)
   parser.add_argument("--no-sort-baseline", action="store_true",
                       help="skip timing the lax.top_k masks")
-  parser.add_argument("--gpu-count", default=None, metavar="FORM:BITS",
+  parser.add_argument("--gpu-count", default=None,
+                      metavar="FORM:BITS[:ROWS]",
                       help="how a CUDA GPU's mask selection counts, e.g. "
-                      "xla:4 (topk.GPU_COUNT_FORM and GPU_DIGIT_BITS; "
+                      "xla:4 or pallas:2:8 (topk.GPU_COUNT_FORM and "
+                      "GPU_DIGIT_BITS, pallas_count.ROWS_PER_PROGRAM; "
                       "default: the library's)")
   parser.add_argument("--json", help="write the headline figures to this file")
   args = parser.parse_args()
   if args.quick:
     args.steps, args.resnet_steps, args.resnet_batch = 5, 2, 16
   if args.gpu_count:  # before anything is traced: the selection reads it then
-    form, bits = args.gpu_count.split(":")
+    form, bits, *rows = args.gpu_count.split(":")
     topk.GPU_COUNT_FORM, topk.GPU_DIGIT_BITS = form, int(bits)
+    if rows:
+      pallas_count.ROWS_PER_PROGRAM = int(rows[0])
 
   device = jax.devices()[0]
   print(f"date {datetime.date.today()}, jax {jax.__version__}, backend "
@@ -241,7 +246,8 @@ def main():
   if args.json:
     report = {"date": str(datetime.date.today()), "device": device.device_kind,
               "jax_version": jax.__version__, "backend": jax.default_backend(),
-              "gpu_count": f"{topk.GPU_COUNT_FORM}:{topk.GPU_DIGIT_BITS}",
+              "gpu_count": f"{topk.GPU_COUNT_FORM}:{topk.GPU_DIGIT_BITS}:"
+                           f"{pallas_count.ROWS_PER_PROGRAM}",
               "cifar_net_step_ratio": ratio(cifar),
               "resnet18_step_ratio": ratio(resnet),
               "cifar_net_masks_ms": cifar["mask_recomputation"] * 1e3,

@@ -78,9 +78,13 @@ def _order_keys(scores: jax.Array, wide: bool) -> jax.Array:
 class _RowLayout:
   """Where each group's keys lie in the (rows, row_length) buffer (static)."""
 
-  def __init__(self, group_sizes: Sequence[int], row_length: int):
+  def __init__(self, group_sizes: Sequence[int], row_length: int,
+               row_multiple: int = 1):
     self.row_length = row_length
     self.group_rows = [math.ceil(size / row_length) for size in group_sizes]
+    # Whole blocks of rows for a count that takes them (the last group's
+    # padding, like the padding within its last row, sorts last).
+    self.group_rows[-1] += -sum(self.group_rows) % row_multiple
     self.first_row = np.cumsum([0] + self.group_rows[:-1]).astype(np.int32)
     self.row_group = np.repeat(np.arange(len(group_sizes), dtype=np.int32),
                                self.group_rows)
@@ -184,13 +188,15 @@ def _keep_ties_in_index_order(keys, layout: _RowLayout, thresholds, counts):
 
 
 def _select(score_groups, counts, digit_bits: int, row_length: int,
-            count_rows=count_at_or_above, unroll: bool = True):
+            count_rows=count_at_or_above, unroll: bool = True,
+            row_multiple: int = 1):
   """`top_count_masks` at one digit width and row length; `count_rows` is
-  how each pass counts (`experiments/bench_masks.py` compares forms)."""
+  how each pass counts (`experiments/bench_masks.py` compares forms), on a
+  buffer of a multiple of `row_multiple` rows."""
   wide = any(s.dtype == jnp.float64 for group in score_groups for s in group)
   key_groups = [[_order_keys(s, wide) for s in group] for group in score_groups]
   layout = _RowLayout([sum(s.size for s in group) for group in score_groups],
-                      row_length)
+                      row_length, row_multiple)
   keys = _flat_buffer(key_groups, layout)
   counts = jnp.asarray(counts, jnp.int32)
   thresholds = _kth_largest_keys(keys, layout, counts, digit_bits,
@@ -211,16 +217,18 @@ def _select(score_groups, counts, digit_bits: int, row_length: int,
 
 def _gpu_select(score_groups, counts):
   if GPU_COUNT_FORM == "xla":
-    count_rows = count_at_or_above
+    count_rows, row_multiple = count_at_or_above, 1
   elif GPU_COUNT_FORM == "pallas":
     from coprune_jax.core import pallas_count  # pylint: disable=g-import-not-at-top
+    row_multiple = pallas_count.ROWS_PER_PROGRAM
     # Compiled: this branch is lowered for CUDA only.
     count_rows = lambda keys, candidates: pallas_count.count_at_or_above(
-        keys, candidates, interpret=False)
+        keys, candidates, interpret=False, rows_per_program=row_multiple)
   else:
     raise ValueError(f"GPU_COUNT_FORM must be 'xla' or 'pallas', got "
                      f"{GPU_COUNT_FORM!r}")
-  return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH, count_rows)
+  return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH, count_rows,
+                 row_multiple=row_multiple)
 
 
 @jax.jit

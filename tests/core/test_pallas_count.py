@@ -1,5 +1,7 @@
 """The Pallas counting pass gives exact masks and lowers to Triton."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,13 +17,17 @@ from tests.core.test_topk import random_groups_with_planted_ties
 # Interpreted here (on a GPU bench_masks.py checks it compiled). Rows of 64
 # keep the interpreter's loop over rows short; 8-bit digits (255
 # candidates) walk each row in chunks of 16 keys.
-@pytest.mark.slow  # ~20 s on 2 CPU cores
-@pytest.mark.parametrize("seed,digit_bits", [(3, 4), (4, 1), (5, 8)])
-def test_masks_equal_the_per_layer_path(seed, digit_bits):
+# Blocks of 4 rows: the layout pads the buffer to whole blocks.
+@pytest.mark.slow  # ~25 s on 2 CPU cores
+@pytest.mark.parametrize("seed,digit_bits,rows_per_program", [
+    (3, 4, 1), (4, 1, 1), (5, 8, 1), (6, 2, 4)])
+def test_masks_equal_the_per_layer_path(seed, digit_bits, rows_per_program):
   groups, counts = random_groups_with_planted_ties(seed)
   expected = per_layer_topk.top_count_masks(groups, counts)
+  count = functools.partial(pallas_count.count_at_or_above,
+                            rows_per_program=rows_per_program)
   got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
-      g, counts, digit_bits, 64, pallas_count.count_at_or_above))(groups)
+      g, counts, digit_bits, 64, count, row_multiple=rows_per_program))(groups)
   assert_masks_equal(got, expected)
 
 
@@ -35,17 +41,19 @@ def test_counts_equal_xla_counts():
       topk.count_at_or_above(keys, candidates))
 
 
-@pytest.mark.parametrize("num_candidates,wide", [(15, False), (255, False),
-                                                 (3, True)])
-def test_lowers_to_a_triton_kernel_for_cuda(num_candidates, wide):
+@pytest.mark.parametrize("num_candidates,wide,rows_per_program", [
+    (15, False, 1), (255, False, 1), (3, True, 1), (3, False, 8)])
+def test_lowers_to_a_triton_kernel_for_cuda(num_candidates, wide,
+                                            rows_per_program):
   # No GPU needed: lowering catches ops that Triton cannot take (and JAX's
   # default GPU backend, Mosaic GPU, refuses these blocks). Wide: the keys
   # of float64 scores, with x64 on.
   key_type = jnp.uint64 if wide else jnp.uint32
   with jax.enable_x64(wide):
-    keys = jax.ShapeDtypeStruct((8, 1024), key_type)
-    candidates = jax.ShapeDtypeStruct((8, num_candidates), key_type)
-    count = lambda k, c: pallas_count.count_at_or_above(k, c, interpret=False)
+    keys = jax.ShapeDtypeStruct((16, 1024), key_type)
+    candidates = jax.ShapeDtypeStruct((16, num_candidates), key_type)
+    count = lambda k, c: pallas_count.count_at_or_above(
+        k, c, interpret=False, rows_per_program=rows_per_program)
     lowered = jax.jit(count).trace(keys, candidates).lower(
         lowering_platforms=("cuda",))
   assert "xla.gpu.triton" in lowered.as_text()
@@ -64,6 +72,13 @@ def test_gpu_selection_counts_with_the_chosen_form(monkeypatch, form, triton):
   lowered = jax.jit(select).trace(groups, counts).lower(
       lowering_platforms=("cuda",))
   assert ("xla.gpu.triton" in lowered.as_text()) == triton
+
+
+def test_rows_that_do_not_fill_blocks_are_refused():
+  keys = jnp.zeros((6, 64), jnp.uint32)
+  with pytest.raises(ValueError, match="blocks of 4"):
+    pallas_count.count_at_or_above(keys, jnp.ones((6, 3), jnp.uint32),
+                                   rows_per_program=4)
 
 
 def test_unknown_gpu_count_form_is_refused(monkeypatch):

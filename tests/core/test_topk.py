@@ -155,6 +155,17 @@ def test_batched_select_equals_the_per_layer_path(seed, digit_bits,
       np.testing.assert_array_equal(mask, reference)
 
 
+def test_rows_padded_to_whole_blocks_keep_the_masks():
+  # The Pallas count takes blocks of rows: the last group's padding rows
+  # must neither be kept nor shift a group's ties.
+  layout = topk._RowLayout([5, 3000, 70], 1024, row_multiple=8)  # pylint: disable=protected-access
+  assert sum(layout.group_rows) == 8 and list(layout.first_row) == [0, 1, 4]
+  groups, counts = random_groups_with_planted_ties(8)
+  got = jax.jit(lambda g: topk._select(  # pylint: disable=protected-access
+      g, counts, 2, 16, row_multiple=8))(groups)
+  assert_masks_equal(got, per_layer_topk.top_count_masks(groups, counts))
+
+
 def test_library_default_equals_the_per_layer_path():
   groups, counts = random_groups_with_planted_ties(7)
   assert_masks_equal(topk.top_count_masks(groups, counts),
