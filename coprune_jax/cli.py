@@ -1,9 +1,11 @@
 """The `coprune` command: run Co-Prune experiments from config files."""
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 
 DESCRIPTION = """\
@@ -101,6 +103,20 @@ def resume_command(program: str, argv) -> str:
   return " ".join([program] + [shlex.quote(a) for a in argv])
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+  """Within: SIGTERM (a preempted machine, `timeout`, `kill`) stops a run
+  the way Ctrl-C does, so that it says how to continue."""
+  def interrupt(signum, frame):
+    del signum, frame
+    raise KeyboardInterrupt
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
 def labelled_path(text: str) -> tuple[str, str]:
   """An argparse type for "LABEL=PATH" arguments of the experiment scripts
   (the label may hold "=", the path may not)."""
@@ -149,18 +165,18 @@ def main(argv=None) -> int:
   until = {"run": "prune", "prune": "prune", "pretrain": "pretrain",
            "finetune": "finetune"}[args.command]
   try:
-    if args.resume:
-      run.require_run(args.workdir)
-    placement = _placement(args)
-    config = config_files.load_config(args.config)
-    config_files.apply_overrides(config, args.overrides)
-    data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
-    if data_root:
-      config.data_root = data_root
-    report = run.train_and_evaluate(config, args.workdir, resume=args.resume,
-                                    until=until,
-                                    progress=not args.no_progress,
-                                    placement=placement)
+    with sigterm_as_interrupt():
+      if args.resume:
+        run.require_run(args.workdir)
+      placement = _placement(args)
+      config = config_files.load_config(args.config)
+      config_files.apply_overrides(config, args.overrides)
+      data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
+      if data_root:
+        config.data_root = data_root
+      report = run.train_and_evaluate(
+          config, args.workdir, resume=args.resume, until=until,
+          progress=not args.no_progress, placement=placement)
   except (config_files.ConfigError, FileNotFoundError,
           extras.MissingExtra) as e:
     return _fail(str(e))

@@ -71,28 +71,29 @@ def main(argv=None) -> int:
   from coprune_jax.train import run  # pylint: disable=g-import-not-at-top
   from coprune_jax.train import table  # pylint: disable=g-import-not-at-top
   try:
-    if args.resume:
-      run.require_run(args.workdir)
-    if args.quick == bool(args.config):
-      raise config_files.ConfigError("give a table config or --quick")
-    config = config_files.load_config(args.config or OFFLINE_TABLE)
-    config_files.apply_overrides(
-        config, (QUICK_OVERRIDES if args.quick else []) + args.overrides)
-    data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
-    if data_root:
-      config.data_root = data_root
-    results_dir = args.results_dir or (
-        os.path.join(args.workdir, "results") if args.quick
-        else os.path.join(HERE, "results"))
-    try:
-      placement = sharding.make_placement(args.devices, args.shard)
-    except ValueError as e:
-      raise config_files.ConfigError(str(e)) from e
-    cells = table.run_table(config, args.workdir, results_dir, args.resume,
-                            not args.no_progress,
-                            report_only=args.report_only, placement=placement)
-    if not cells:
-      raise config_files.ConfigError(f"no finished cells in {args.workdir}")
+    with cli.sigterm_as_interrupt():
+      if args.resume:
+        run.require_run(args.workdir)
+      if args.quick == bool(args.config):
+        raise config_files.ConfigError("give a table config or --quick")
+      config = config_files.load_config(args.config or OFFLINE_TABLE)
+      config_files.apply_overrides(
+          config, (QUICK_OVERRIDES if args.quick else []) + args.overrides)
+      data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
+      if data_root:
+        config.data_root = data_root
+      results_dir = args.results_dir or (
+          os.path.join(args.workdir, "results") if args.quick
+          else os.path.join(HERE, "results"))
+      try:
+        placement = sharding.make_placement(args.devices, args.shard)
+      except ValueError as e:
+        raise config_files.ConfigError(str(e)) from e
+      cells = table.run_table(config, args.workdir, results_dir, args.resume,
+                              not args.no_progress,
+                              report_only=args.report_only, placement=placement)
+      if not cells:
+        raise config_files.ConfigError(f"no finished cells in {args.workdir}")
   except (config_files.ConfigError, FileNotFoundError,
           extras.MissingExtra) as e:
     print(f"run_table: error: {e}", file=sys.stderr)

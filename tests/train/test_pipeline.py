@@ -1,6 +1,7 @@
 import json
 import os
 import shlex
+import signal
 import sys
 
 import jax
@@ -182,20 +183,39 @@ def test_cli_resume_of_no_run_is_refused(workdir, tmp_path, capsys):
   assert not os.listdir(tmp_path / "empty")
 
 
-@pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
-def test_cli_ctrl_c_prints_the_command_that_continues(tmp_path, capsys,
-                                                      monkeypatch):
+def test_sigterm_interrupts_like_ctrl_c_within_the_cli():
+  before = signal.getsignal(signal.SIGTERM)
+  with cli.sigterm_as_interrupt():
+    # Checked first: the signal's default action would end the test run.
+    assert callable(signal.getsignal(signal.SIGTERM))
+    with pytest.raises(KeyboardInterrupt):
+      signal.raise_signal(signal.SIGTERM)
+  assert signal.getsignal(signal.SIGTERM) == before
+
+
+def press_ctrl_c():
+  raise KeyboardInterrupt
+
+
+def send_sigterm():
+  signal.raise_signal(signal.SIGTERM)
+
+
+@pytest.mark.slow  # 6-8 s each: with the slow tests, for the default budget
+@pytest.mark.parametrize("stop", [press_ctrl_c, send_sigterm])
+def test_cli_interrupt_prints_the_command_that_continues(tmp_path, capsys,
+                                                         monkeypatch, stop):
   workdir = str(tmp_path / "run")
   args = ["finetune", OFFLINE_CONFIG, "--workdir", workdir, "--no-progress"]
   args += [a for o in TINY for a in ("--set", o)]
   end_epoch = phases.PhaseContext.end_epoch
   epochs = []
-  def press_ctrl_c(ctx, record):
+  def stop_in_fine_tuning(ctx, record):
     end_epoch(ctx, record)
     epochs.append(record)
     if len(epochs) == 4:  # in seed 0's fine-tuning
-      raise KeyboardInterrupt
-  monkeypatch.setattr(phases.PhaseContext, "end_epoch", press_ctrl_c)
+      stop()
+  monkeypatch.setattr(phases.PhaseContext, "end_epoch", stop_in_fine_tuning)
   assert cli.main(args) == 130
   err = capsys.readouterr().err.strip()
   assert err.startswith("coprune: interrupted; continue with: coprune "
