@@ -40,6 +40,7 @@ rule, and a copy in and out of the buffer; no sort, no branch.
 
 import math
 from typing import Sequence
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -216,19 +217,26 @@ def _select(score_groups, counts, digit_bits: int, row_length: int,
 
 
 def _gpu_select(score_groups, counts):
-  if GPU_COUNT_FORM == "xla":
-    count_rows, row_multiple = count_at_or_above, 1
-  elif GPU_COUNT_FORM == "pallas":
-    from coprune_jax.core import pallas_count  # pylint: disable=g-import-not-at-top
-    row_multiple = pallas_count.ROWS_PER_PROGRAM
-    # Compiled: this branch is lowered for CUDA only.
-    count_rows = lambda keys, candidates: pallas_count.count_at_or_above(
-        keys, candidates, interpret=False, rows_per_program=row_multiple)
-  else:
+  if GPU_COUNT_FORM not in ("xla", "pallas"):
     raise ValueError(f"GPU_COUNT_FORM must be 'xla' or 'pallas', got "
                      f"{GPU_COUNT_FORM!r}")
-  return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH, count_rows,
-                 row_multiple=row_multiple)
+  if GPU_COUNT_FORM == "pallas":
+    try:
+      from coprune_jax.core import pallas_count  # pylint: disable=g-import-not-at-top
+      rows = pallas_count.ROWS_PER_PROGRAM
+      # Compiled: this branch is lowered for CUDA only.
+      count_rows = lambda keys, candidates: pallas_count.count_at_or_above(
+          keys, candidates, interpret=False, rows_per_program=rows)
+      return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH,
+                     count_rows, row_multiple=rows)
+    except (ImportError, AttributeError) as e:
+      # A JAX whose Pallas lacks what the kernel uses. Every backend traces
+      # this branch, so the CPU's masks must not fail with it.
+      if jax.default_backend() == "gpu":
+        warnings.warn(f"topk: the Pallas count is unavailable ({e}); "
+                      f"counting with XLA's reduction instead")
+      return _select(score_groups, counts, ACCELERATOR_DIGIT_BITS, ROW_LENGTH)
+  return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH)
 
 
 @jax.jit

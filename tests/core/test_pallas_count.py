@@ -81,6 +81,19 @@ def test_rows_that_do_not_fill_blocks_are_refused():
                                    rows_per_program=4)
 
 
+def test_a_jax_without_the_kernels_pallas_api_counts_with_xla(monkeypatch):
+  # E.g. jax < 0.7 names Triton's parameters TritonCompilerParams. The CUDA
+  # branch is traced on every backend: it must not fail there.
+  monkeypatch.delattr(pallas_count.pl_triton, "CompilerParams")
+  groups, counts = random_groups_with_planted_ties(9)
+  assert_masks_equal(
+      jax.jit(topk._gpu_select)(groups, jnp.asarray(counts)),  # pylint: disable=protected-access
+      per_layer_topk.top_count_masks(groups, counts))
+  lowered = jax.jit(lambda g, c: topk._gpu_select(g, c)).trace(  # pylint: disable=protected-access
+      groups, jnp.asarray(counts)).lower(lowering_platforms=("cuda",))
+  assert "xla.gpu.triton" not in lowered.as_text()
+
+
 def test_unknown_gpu_count_form_is_refused(monkeypatch):
   monkeypatch.setattr(topk, "GPU_COUNT_FORM", "cub")
   with pytest.raises(ValueError, match="GPU_COUNT_FORM"):
