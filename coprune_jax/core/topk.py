@@ -31,7 +31,8 @@ The digit width is chosen per backend (measured with
   1.50x to 1.31x two dense steps; its 4- and 8-bit digits were slower (4.3
   and 16.9 ms): in the kernel the compares, not the reads, cost.
   `GPU_COUNT_FORM = "xla"` and `GPU_DIGIT_BITS = 4`, set before the
-  selection is first traced, bring back XLA's form.
+  selection is first traced, bring back XLA's form, which is also what a
+  JAX whose Pallas lacks the kernel's API gets (with a warning).
 
 Cost for n scores in G groups: 32 / digit_bits passes of
 (2**digit_bits - 1) compare-and-count over the buffer, one pass for the tie
