@@ -99,9 +99,9 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
     if not os.path.isfile(os.path.join(workdir, "config.json")):
       raise ConfigError(f"{workdir} holds no table run")
   else:
-    # Methods and settings may grow between resumed runs: cells are keyed
-    # by name and check their own keep ratios.
-    run.prepare_workdir(workdir, config, resume, ignore=("table",))
+    # Methods, settings and seeds may grow between resumed runs: cells are
+    # keyed by name and seed and check their own keep ratios.
+    run.prepare_workdir(workdir, config, resume, ignore=("table", "seeds"))
   table = config.table
   cells = []
   for seed in config.seeds:

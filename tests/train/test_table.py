@@ -73,7 +73,7 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
   assert (tmp_path / "results" / "tiny.png").stat().st_size > 1000
 
 
-@pytest.mark.slow  # ~25 s on 2 CPU cores
+@pytest.mark.slow  # ~40 s on 2 CPU cores
 def test_resumed_table_only_runs_missing_cells(tmp_path):
   workdir, results = str(tmp_path / "run"), str(tmp_path / "results")
   table.run_table(tiny_table("lwc"), workdir, results, progress=False)
@@ -86,6 +86,17 @@ def test_resumed_table_only_runs_missing_cells(tmp_path):
   assert json.loads(cell_file.read_text()) == first
   assert [c["method"] for c in cells] == ["source", "finetuned", "lwc",
                                           "alpha0"]
+  # A seed more: its cells run, seed 0's stay.
+  more_seeds = tiny_table("lwc", "alpha0")
+  more_seeds.seeds = (0, 1)
+  seen, hook = phases_seen()
+  cells = table.run_table(more_seeds, workdir, results, resume=True,
+                          progress=False, on_epoch_end=hook)
+  assert seen == {"pretrain", "finetune", "20/lwc", "20/alpha0"}
+  assert json.loads(cell_file.read_text()) == first
+  assert [(c["method"], c["seed"]) for c in cells] == [
+      (m, seed) for seed in (0, 1)
+      for m in ("source", "finetuned", "lwc", "alpha0")]
 
 
 @pytest.mark.slow  # ~25 s on 2 CPU cores
