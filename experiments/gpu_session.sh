@@ -1,41 +1,47 @@
 #!/usr/bin/env bash
 # One lent-GPU call for issues 15 and 16 (a session has 15 device minutes):
 # first issue 15's measurements alone (bench_gpu.sh: timings need the GPU to
-# themselves), then issue 16's label-budget tables side by side, one process
-# each with a slice of the GPU's memory, all stopped DEADLINE seconds after
-# the start. Tables run with --resume, so a cell cut short is the only loss,
-# and their reports are then written from the finished cells. Reports,
-# cells and metrics logs come back as one tarball in $OUT (the device
-# returns at most 8 files).
-# Carry gpu_data/digits and gpu_data/wheels:
+# themselves), then issue 16's label-budget tables, one process per (table,
+# seed) side by side, each with a slice of the GPU's memory and its own
+# workdir (runs/gpu_session/NAME/by_seed/SEED), all stopped DEADLINE seconds
+# after the start. Tables run with --resume, so a cell cut short is the
+# only loss, and each table's report is then written from its seeds'
+# finished cells. What comes back in $OUT (the device returns at most 8
+# files): gpu_session.tgz (reports, every seed's cells, metrics log and
+# config, logs) and one starts_NAME.tgz per table (the pretrained sources'
+# and fine-tuned targets' checkpoints). Carry gpu_data/digits and
+# gpu_data/wheels, and runs/gpu_session/NAME of tables begun earlier:
 #
 #   COMMIT=$(git rev-parse --short HEAD) bash experiments/gpu_session.sh
 #
-# TABLES, METHODS, SETTINGS, TABLE_ARGS (one --set per word, after the
-# defaults below), SUFFIX (of the tables' names, _p40_pruned by default:
-# the committed _p40 tables ran before prune.initial_masks defaulted to
-# "pruned") and SKIP_BENCH=1 choose other cells, or make a CPU smoke run
-# possible. E.g. the default four tables again with the first step pruned,
-# then the next cells of issue 16:
+# then here `bash experiments/gpu_restore.sh FILES_AT` unpacks both into
+# runs/gpu_session/, so that the next call goes on from the same cells and
+# starts. (Before 5210f03 one process ran all seeds of a table and no
+# checkpoints came back: a missing cell of such a seed retrains its start.)
 #
-#   SKIP_BENCH=1 bash experiments/gpu_session.sh
+# TABLES, SEEDS ("0 1 2" by default), METHODS, SETTINGS, TABLE_ARGS (one
+# --set per word, after the defaults below), SUFFIX (of the tables' names,
+# _p40_pruned by default: the committed _p40 tables ran before
+# prune.initial_masks defaulted to "pruned") and SKIP_BENCH=1 choose other
+# cells, or make a CPU smoke run possible. E.g. the 100-label cells of
+# issue 16 (begun at 96f0e7a: seed 0's alpha = 0 and DNS at 1.35%):
 #
-#   SKIP_BENCH=1 SETTINGS="1.35 10.4" TABLES="table_mnist_usps.py:100 \
-#     table_mnist_mnistm.py:10 table_usps_mnistm_labels.py:10 \
-#     table_mnist_usps.py:10,reference" bash experiments/gpu_session.sh
+#   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SETTINGS="1.35 10.4" \
+#     TABLES="table_mnist_usps.py:100 table_mnist_mnistm.py:100 \
+#     table_usps_mnistm_labels.py:100" bash experiments/gpu_session.sh
 #
-# and the source trained 10 steps per target step (issue 16's "why"; it met
-# the goal at 5 labels on the three pairs and on MNIST -> MNIST-M at 10 on
-# the CPU) at 30 labels, then with stages of at least 300 steps (at 5 and 10
-# labels the 100-epoch cap is 100 steps):
+# and the 30-label cells at 10.4% (`SETTINGS="10.4" SUFFIX=_p40_10_4`, the
+# three 30-label tables). Earlier calls, one process a table: the default
+# four tables (1.35%, 10 and 30 labels), and the source trained 10 steps
+# per target step at 30 labels (at 1413982 with DEADLINE=250 it finished
+# seed 0 of each table only):
 #
 #   SKIP_BENCH=1 METHODS="coprune alpha0 dns coprune_source10" \
 #     TABLES="table_mnist_usps.py:30 table_mnist_mnistm.py:30 \
 #     table_usps_mnistm_labels.py:30" bash experiments/gpu_session.sh
 #
-# (at 1413982 with DEADLINE=250 it finished seed 0 of each table only;
-# a table's finished cells, copied into runs/gpu_session/NAME/cells and
-# carried, are not redone)
+# Not yet run: stages of at least 300 steps (at 5 and 10 labels the
+# 100-epoch cap is 100 steps):
 #
 #   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SUFFIX=_p40_steps300 \
 #     TABLE_ARGS="prune.max_steps_per_stage=300" TABLES="table_mnist_usps.py:5 \
@@ -71,25 +77,58 @@ sets=(--set prune.patience_steps=40 --set prune.alpha_probe_steps=40
       --set "table.keep_settings=$keep")
 for word in ${TABLE_ARGS:-}; do sets+=(--set "$word"); done
 tables=${TABLES:-"table_mnist_usps.py:30 table_mnist_mnistm.py:30 table_usps_mnistm_labels.py:30 table_mnist_usps.py:10"}
+seeds=${SEEDS:-"0 1 2"}
 left=$(( deadline - ($(date +%s) - start) - 25 ))
-export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15
+# One process per (table, seed), each with its own workdir under by_seed/
+# (a table's metrics log takes one writer): a table's seeds run side by
+# side, as its steps are too small to fill the GPU. The GPU's memory is
+# shared out between them.
+num_runs=$(( $(wc -w <<< "$tables") * $(wc -w <<< "$seeds") ))
+export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / $num_runs, 3))")
+table_name() { local name=${1%%.py*}${1#*.py}; echo "${name//[:,]/_}${SUFFIX:-_p40_pruned}"; }
 for table in $tables; do
-  name=${table%%.py*}${table#*.py}; name=${name//[:,]/_}${SUFFIX:-_p40_pruned}
-  args=("experiments/configs/$table" --workdir "runs/gpu_session/$name"
-        --data-root gpu_data --results-dir "$stage/$name" --no-progress
-        "${sets[@]}" --set "table.name='$name'")
-  (
-    resume=$([ -f "runs/gpu_session/$name/config.json" ] && echo --resume)
-    timeout "$left" python3 experiments/run_table.py "${args[@]}" $resume \
-      > "$stage/$name.log" 2>&1
-    echo "$table: exit $? after $(( $(date +%s) - start )) s" >> "$stage/session.log"
-    python3 experiments/run_table.py "${args[@]}" --report-only \
-      >> "$stage/$name.log" 2>&1
-    cp -r "runs/gpu_session/$name/cells" "runs/gpu_session/$name/metrics.jsonl" \
-      "runs/gpu_session/$name/config.json" "$stage/$name/" 2>/dev/null
-  ) &
+  name=$(table_name "$table")
+  for seed in $seeds; do
+    w=runs/gpu_session/$name/by_seed/$seed
+    (
+      resume=$([ -f "$w/config.json" ] && echo --resume)
+      timeout "$left" python3 experiments/run_table.py "experiments/configs/$table" \
+        --workdir "$w" --data-root gpu_data --results-dir "/tmp/by_seed/$name/$seed" \
+        --no-progress "${sets[@]}" --set "table.name='$name'" --set "seeds=($seed,)" \
+        $resume > "$stage/${name}_seed$seed.log" 2>&1
+      echo "$table seed $seed: exit $? after $(( $(date +%s) - start )) s" >> "$stage/session.log"
+    ) &
+  done
 done
 wait
+
+# Each table's seeds together: their cells in one workdir, reported once.
+# What comes back: the report, every seed's cells, metrics log and config,
+# and (one tarball per table) the checkpoints of the pretrained source and
+# fine-tuned target, so that a later call goes on from the same starts.
+for table in $tables; do
+  name=$(table_name "$table")
+  merged=runs/gpu_session/$name
+  mkdir -p "$merged/cells" "$stage/$name" "$stage/starts_$name"
+  for w in "$merged"/by_seed/*; do
+    [ -f "$w/config.json" ] || continue
+    seed=$(basename "$w")
+    cp -r "$w/cells/." "$merged/cells/" 2>/dev/null
+    cp "$w/config.json" "$merged/config.json"
+    mkdir -p "$stage/$name/by_seed/$seed"
+    cp -r "$w/cells" "$w/metrics.jsonl" "$w/config.json" "$stage/$name/by_seed/$seed/" 2>/dev/null
+    for d in "$w"/seed_*; do  # unpacked into runs/gpu_session/NAME/by_seed/
+      mkdir -p "$stage/starts_$name/$seed/${d##*/}"
+      cp -r "$d/pretrain" "$d/finetune" "$stage/starts_$name/$seed/${d##*/}/" 2>/dev/null
+    done
+  done
+  python3 experiments/run_table.py "experiments/configs/$table" --workdir "$merged" \
+    --data-root gpu_data --results-dir "$stage/$name" --no-progress "${sets[@]}" \
+    --set "table.name='$name'" --set "seeds=($(tr ' ' , <<< "$seeds"),)" \
+    --report-only > "$stage/$name.log" 2>&1
+  tar czf "$out/starts_$name.tgz" -C "$stage" "starts_$name"
+  rm -rf "$stage/starts_$name"
+done
 { nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
   echo "commit ${COMMIT:-unknown}, $(( $(date +%s) - start )) s"; } >> "$stage/session.log"
 tar czf "$out/gpu_session.tgz" -C "$stage" .
