@@ -16,7 +16,7 @@
 #
 # then here `bash experiments/gpu_restore.sh FILES_AT` unpacks both into
 # runs/gpu_session/, so that the next call goes on from the same cells and
-# starts. (Before 5210f03 one process ran all seeds of a table and no
+# starts. (Until 2026-11-27 one process ran all seeds of a table and no
 # checkpoints came back: a missing cell of such a seed retrains its start.)
 #
 # TABLES, SEEDS ("0 1 2" by default), METHODS, SETTINGS, TABLE_ARGS (one
