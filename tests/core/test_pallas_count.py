@@ -84,7 +84,7 @@ def test_rows_that_do_not_fill_blocks_are_refused():
 def test_a_jax_without_the_kernels_pallas_api_counts_with_xla(monkeypatch):
   # E.g. an older JAX, whose Triton parameters are TritonCompilerParams.
   # The CUDA branch is traced on every backend: it must not fail there.
-  monkeypatch.delattr(pallas_count.pl_triton, "CompilerParams")
+  monkeypatch.delattr(pallas_count.pl_triton, "CompilerParams", raising=False)
   groups, counts = random_groups_with_planted_ties(9)
   assert_masks_equal(
       jax.jit(topk._gpu_select)(groups, jnp.asarray(counts)),  # pylint: disable=protected-access
