@@ -265,25 +265,31 @@ def main():
 
   keys = jax.random.split(jax.random.key(0), 2)
   report = dict(header)
+
+  def save():  # after every part: a run cut short keeps what it measured
+    if args.json:
+      with open(args.json, "w") as f:
+        json.dump(report, f, indent=1)
+
   cifar_params = CifarNet(num_classes=9).init(
       keys[0], jnp.zeros((1, 32, 32, 3)))["params"]
   to_ms = lambda seconds: None if seconds is None else seconds * 1e3
   report["cifar_net_ms"] = {k: to_ms(v) for k, v in bench_tree(
       "CIFAR-Net, 1.35% kept", cifar_params,
       protocol.CIFAR_NET_KEEP_RATIOS_1_35, variants, args.steps).items()}
+  save()
   if not args.skip_resnet:
     resnet_params = ResNet18(num_classes=10, stem="cifar").init(
         keys[1], jnp.zeros((1, 32, 32, 3)))["params"]
     report["resnet18_ms"] = {k: to_ms(v) for k, v in bench_tree(
         "ResNet-18 (CIFAR stem), 4% kept", resnet_params, [(".*", 0.04)],
         variants, args.steps).items()}
+    save()
     if args.stages:
       report["resnet18_stages_ms"] = stage_times(
           resnet_params, [(".*", 0.04)], args.digit_bits[0],
           args.row_lengths[0], args.steps, COUNT_FORMS[args.count_forms[0]])
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(report, f, indent=1)
+      save()
 
 
 if __name__ == "__main__":
