@@ -13,6 +13,7 @@ dir=$1
 stage=$(mktemp -d)
 tar xzf "$dir/gpu_session.tgz" -C "$stage"
 for table in "$stage"/*/by_seed; do
+  [ -d "$table" ] || continue
   name=$(basename "$(dirname "$table")")
   mkdir -p "runs/gpu_session/$name/by_seed"
   cp -r "$table/." "runs/gpu_session/$name/by_seed/"
