@@ -24,7 +24,8 @@
 # _p40_pruned by default: the committed _p40 tables ran before
 # prune.initial_masks defaulted to "pruned") and SKIP_BENCH=1 choose other
 # cells, or make a CPU smoke run possible. E.g. the 100-label cells of
-# issue 16 (begun at 96f0e7a: seed 0's alpha = 0 and DNS at 1.35%):
+# issue 16 (begun at 96f0e7a; its seed 0 brought no starts back and is
+# redone):
 #
 #   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SETTINGS="1.35 10.4" \
 #     TABLES="table_mnist_usps.py:100 table_mnist_mnistm.py:100 \
