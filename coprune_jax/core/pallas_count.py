@@ -48,6 +48,14 @@ def _count_rows_kernel(keys_ref, candidates_ref, counts_ref, *, chunk: int):
       jnp.zeros(candidates_ref.shape, jnp.int32))
 
 
+def missing_api() -> str:
+  """What this JAX's Pallas lacks of what the kernel uses ('' if nothing):
+  older versions name Triton's parameters `TritonCompilerParams`."""
+  if not hasattr(pl_triton, "CompilerParams"):
+    return "jax.experimental.pallas.triton.CompilerParams"
+  return ""
+
+
 def count_at_or_above(keys: jax.Array, candidates: jax.Array,
                       interpret=None,
                       rows_per_program: int = ROWS_PER_PROGRAM) -> jax.Array:

@@ -224,19 +224,22 @@ def _gpu_select(score_groups, counts):
   if GPU_COUNT_FORM == "pallas":
     try:
       from coprune_jax.core import pallas_count  # pylint: disable=g-import-not-at-top
+      missing = pallas_count.missing_api()
+    except ImportError as e:
+      missing = str(e)
+    if not missing:
       rows = pallas_count.ROWS_PER_PROGRAM
       # Compiled: this branch is lowered for CUDA only.
       count_rows = lambda keys, candidates: pallas_count.count_at_or_above(
           keys, candidates, interpret=False, rows_per_program=rows)
       return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH,
                      count_rows, row_multiple=rows)
-    except (ImportError, AttributeError) as e:
-      # A JAX whose Pallas lacks what the kernel uses. Every backend traces
-      # this branch, so the CPU's masks must not fail with it.
-      if jax.default_backend() == "gpu":
-        warnings.warn(f"topk: the Pallas count is unavailable ({e}); "
-                      f"counting with XLA's reduction instead")
-      return _select(score_groups, counts, ACCELERATOR_DIGIT_BITS, ROW_LENGTH)
+    # A JAX whose Pallas lacks what the kernel uses. Every backend traces
+    # this branch, so the CPU's masks must not fail with it.
+    if jax.default_backend() == "gpu":
+      warnings.warn(f"topk: the Pallas count is unavailable ({missing}); "
+                    f"counting with XLA's reduction instead")
+    return _select(score_groups, counts, ACCELERATOR_DIGIT_BITS, ROW_LENGTH)
   return _select(score_groups, counts, GPU_DIGIT_BITS, ROW_LENGTH)
 
 
