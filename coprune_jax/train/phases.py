@@ -6,6 +6,7 @@ exactly what an uninterrupted run does from epoch e + 1.
 """
 
 import dataclasses
+import functools
 import time
 import zlib
 from typing import Any, Callable, Optional
@@ -69,38 +70,47 @@ class PhaseContext:
       self.on_epoch_end(record)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _num_correct(classifier: Classifier, params, model_state, masks, x, y):
+  if masks is not None:
+    params = cj.apply_masks(params, masks, straight_through=False)
+  logits = classifier.eval_apply(params, model_state, x)
+  return jnp.sum(jnp.argmax(logits, -1) == y)
+
+
 def make_evaluator(classifier: Classifier, batch_size: int = 500,
                    placement: Optional[sharding.Placement] = None):
   """accuracy(weights, split, masks=None) on every example of the split.
 
   weights: (params, model_state). With a placement, every batch is split
-  over its mesh (padded to a multiple of the devices with label -1, which
-  no prediction matches); without, each host evaluates on its own device.
+  over its mesh; without, each host evaluates on its own device. Every
+  batch of a split has one shape (the last one padded with label -1,
+  which no prediction matches), and the program is shared by every
+  evaluator of an equal classifier: a table's phases evaluate many times
+  on the same splits, and each new shape or evaluator used to compile
+  again.
   """
-  @jax.jit
-  def correct(params, model_state, masks, x, y):
-    if masks is not None:
-      params = cj.apply_masks(params, masks, straight_through=False)
-    logits = classifier.eval_apply(params, model_state, x)
-    return jnp.sum(jnp.argmax(logits, -1) == y)
-
   def accuracy(weights, split: pipeline.Split, masks=None) -> float:
-    batches = pipeline.batches(split, batch_size, None, False)
+    size = min(batch_size, len(split))
+    if placement is not None:
+      size += -size % placement.mesh.size
+    batches = (_padded(batch, size)
+               for batch in pipeline.batches(split, size, None, False))
     if placement is None:
       weights, masks = sharding.local_copy((weights, masks))
     else:
       weights, masks = placement.state((weights, masks))
-      batches = (placement.batch(_padded(batch, placement.mesh.size))
-                 for batch in batches)
-    total = sum(int(correct(*weights, masks, x, y)) for x, y in batches)
+      batches = map(placement.batch, batches)
+    total = sum(int(_num_correct(classifier, *weights, masks, x, y))
+                for x, y in batches)
     return total / len(split)
 
   return accuracy
 
 
-def _padded(batch, multiple: int):
+def _padded(batch, size: int):
   x, y = batch
-  missing = -len(y) % multiple
+  missing = size - len(y)
   if not missing:
     return batch
   return (jnp.concatenate([x, jnp.zeros((missing,) + x.shape[1:], x.dtype)]),
@@ -214,6 +224,7 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
         state = trainer.begin_stage(_copy(start), progress.stage)
         continue
       stage, epoch = progress.stage, progress.epoch
+      epoch_start = time.monotonic()
       state, means = trainer.train_epoch(state, ctx.epoch_rng(phase, stage,
                                                               epoch))
       state = trainer.end_epoch(state, means, patience, factor)
@@ -238,6 +249,8 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       if masks is not None:
         record["kept_fraction"] = kept_fractions(masks)
       record.update(trainer.record(state))
+      # The epoch's wall time, its evaluation included (not its checkpoint).
+      record["seconds"] = round(time.monotonic() - epoch_start, 4)
       bar.update()
       bar.set_postfix(stage=stage, loss=f"{means[trainer.loss_key]:.3f}",
                       val=f"{val_accuracy:.3f}")

@@ -74,6 +74,8 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
                "accuracy"):
     assert os.path.getsize(workdir / "plots" / f"{plot}.png") > 1000
   assert read_json(workdir / "config.json")["prune"]["fusion"] == "signed"
+  with open(workdir / "metrics.jsonl") as f:  # every epoch says what it took
+    assert all(json.loads(line)["seconds"] > 0 for line in f)
   # Every finished phase keeps one checkpoint (its best weights).
   for phase in ("pretrain", "finetune", "coprune", "alpha0"):
     assert len(os.listdir(workdir / "seed_0" / phase)) == 1, phase

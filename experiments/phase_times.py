@@ -1,0 +1,55 @@
+"""Where a run's time goes: wall time per (seed, phase) from its metrics logs.
+
+Sums the `seconds` every epoch record carries (training and evaluation;
+not checkpoints, compilation before the first epoch included) over each
+phase of one or more run or table workdirs, e.g. every seed of a GPU call:
+
+  python experiments/phase_times.py runs/gpu_session/*/by_seed/*
+
+Logs written before the records had `seconds` (2026-11-28) show only
+their epoch counts.
+"""
+
+import argparse
+import collections
+import os
+import sys
+
+from coprune_jax.train.metrics_log import read_records
+
+
+def phase_times(records) -> dict:
+  """{(seed, phase): (epochs, seconds or None)} in the order phases ran."""
+  epochs = collections.Counter()
+  seconds = collections.defaultdict(float)
+  timed = collections.defaultdict(lambda: True)
+  for record in records:
+    key = (record.get("seed"), record["phase"])
+    epochs[key] += 1
+    if "seconds" in record:
+      seconds[key] += record["seconds"]
+    else:
+      timed[key] = False
+  return {key: (count, seconds[key] if timed[key] else None)
+          for key, count in epochs.items()}
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("workdirs", nargs="+",
+                      help="directories holding a metrics.jsonl")
+  args = parser.parse_args(argv)
+  print("| workdir | seed | phase | epochs | seconds | seconds per epoch |")
+  print("|---|---|---|---|---|---|")
+  for workdir in args.workdirs:
+    path = os.path.join(workdir, "metrics.jsonl")
+    for (seed, phase), (epochs, seconds) in phase_times(
+        read_records(path)).items():
+      timing = ("| | " if seconds is None
+                else f"| {seconds:.1f} | {seconds / epochs:.3f} ")
+      print(f"| {workdir} | {seed} | {phase} | {epochs} {timing}|")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
