@@ -64,7 +64,8 @@ def _stacked(batches, size: int):
     group = [b for _, b in zip(range(size), batches)]
     if not group:
       return
-    yield jax.tree.map(lambda *arrays: np.stack(arrays, axis=1), *group)
+    # On the device the batches were augmented on: no copy to the host.
+    yield jax.tree.map(lambda *arrays: jnp.stack(arrays, axis=1), *group)
 
 
 def check_initial_masks(initial_masks: str) -> None:
