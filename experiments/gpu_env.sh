@@ -7,6 +7,6 @@ python3 -c "import ml_collections" 2>/dev/null || {
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
     gpu_data/wheels/ml_collections-*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site; }
 # Every process of a call (one per table and seed) compiles the same
-# programs: JAX's persistent cache lets later ones load them instead (on the
-# CPU it took a tiny table's compilation from 86 s to 27 s, same results).
+# programs: JAX's persistent cache lets later ones load them instead (see
+# the README and experiments/compile_cache_check.sh).
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax_compilation_cache}
