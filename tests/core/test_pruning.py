@@ -107,7 +107,10 @@ def test_scale_matched_fusion_ignores_each_models_scale():
   keys = jax.random.split(jax.random.key(4), 2)
   target = {"a": jax.random.normal(keys[0], (32, 16))}
   source = {"a": jax.random.normal(keys[1], (32, 16))}
-  big_source = jax.tree.map(lambda w: 100.0 * w, source)
+  # A power of two: scaling is exact, so matching must undo it bit for bit;
+  # and so large that, unmatched, the target's share cannot reorder the
+  # source's magnitudes (at 100x it did for another JAX's random draws).
+  big_source = jax.tree.map(lambda w: 2.0**20 * w, source)
   matched = lambda s: cooperative_update(
       cj.pruners.cooperative(0.1, 0.5, "signed_matched"), target, s)
   plain = lambda s: cooperative_update(

@@ -7,6 +7,12 @@ from coprune_jax.core import keep_ratios as keep_ratios_lib
 from coprune_jax.core import topk
 from tests.core import per_layer_topk
 
+# A context manager: jax.enable_x64 in the JAX we test; setup.cfg's oldest
+# JAX (0.4.35) has it in jax.experimental only.
+enable_x64 = getattr(jax, "enable_x64", None)
+if enable_x64 is None:
+  from jax.experimental import enable_x64  # pylint: disable=g-import-not-at-top
+
 
 def reference_top(scores: np.ndarray, count: int) -> np.ndarray:
   """Largest `count` scores, ties to the lower flat index, by a stable sort."""
@@ -104,7 +110,7 @@ def test_bad_count():
 
 
 def test_float64_scores_are_ranked_at_full_precision():
-  with jax.enable_x64(True):
+  with enable_x64(True):
     scores = jnp.array([1.0, 1.0 + 1e-12, 1.0 + 2e-12, 0.5], jnp.float64)
     # In float32 the first three tie and the lowest indices would win.
     np.testing.assert_array_equal(topk.topk_mask(scores, 0.5),
@@ -174,7 +180,7 @@ def test_library_default_equals_the_per_layer_path():
 
 @pytest.mark.parametrize("digit_bits,unroll", [(2, False), (5, True)])
 def test_float64_batched_select_at_full_precision(digit_bits, unroll):
-  with jax.enable_x64(True):
+  with enable_x64(True):
     rng = np.random.default_rng(0)
     base = 1.0 + rng.integers(0, 4, size=300) * 1e-12  # ties only in float32
     groups = [[jnp.asarray(base)], [jnp.asarray(base[:77]),
