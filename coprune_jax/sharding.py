@@ -21,12 +21,16 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import AxisType
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec
 
 from coprune_jax.core import tree_paths
+
+try:
+  from jax.sharding import AxisType  # pylint: disable=g-import-not-at-top
+except ImportError:  # older JAX (setup.cfg allows 0.4.35): every axis is Auto
+  AxisType = None
 
 PyTree = Any
 DATA_AXIS = "data"
@@ -66,8 +70,8 @@ def data_mesh(num_devices: Optional[int] = None, devices=None) -> Mesh:
       raise ValueError(f"num_devices must be in [1, {len(devices)}], got "
                        f"{num_devices}")
     devices = devices[:num_devices]
-  return jax.make_mesh((len(devices),), (DATA_AXIS,),
-                       axis_types=(AxisType.Auto,), devices=devices)
+  auto = {} if AxisType is None else {"axis_types": (AxisType.Auto,)}
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices, **auto)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

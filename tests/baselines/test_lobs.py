@@ -28,31 +28,84 @@ def test_patches_reproduce_the_convolution():
                              atol=1e-4)
 
 
+def reconstruction_error(x, kernel, new_kernel):
+  return float(np.linalg.norm(np.asarray(x @ kernel - x @ new_kernel,
+                                         np.float64)))
+
+
+# What L-OBS guarantees, for any data: its compensation is the best for the
+# weights it keeps, and the one weight it removes first is the one whose
+# removal costs least. It does NOT always beat magnitude pruning: its
+# saliency assumes every other weight stays, and on other draws of these
+# inputs (JAX 0.4.35's random bits) its kept set lost to magnitude's,
+# uncompensated, at 10%, 30% and 60% kept; an earlier test here asserted
+# the opposite and passed by the draw.
 @pytest.mark.parametrize("keep_ratio", [0.1, 0.3, 0.6])
-def test_dense_compensation_beats_magnitude_pruning(keep_ratio):
+def test_dense_compensation_is_optimal_for_the_kept_weights(keep_ratio):
   x = correlated_inputs(jax.random.key(2), 512, 24)
   kernel = jax.random.normal(jax.random.key(3), (24, 8))
-  new_kernel, mask = lobs.lobs_prune(kernel, lobs.input_hessian(x), keep_ratio)
+  hessian = lobs.input_hessian(x)
+  new_kernel, mask = lobs.lobs_prune(kernel, hessian, keep_ratio,
+                                     damping=0.0)
   assert int(mask.sum()) == cj.kept_count(kernel.size, keep_ratio)
   assert (new_kernel[~mask] == 0).all()
-  magnitude_mask = cj.topk_mask(jnp.abs(kernel), keep_ratio)
-  error_lobs = jnp.linalg.norm(x @ kernel - x @ new_kernel)
-  error_magnitude = jnp.linalg.norm(x @ kernel - x @ (kernel * magnitude_mask))
-  assert error_lobs < error_magnitude, (error_lobs, error_magnitude)
+  # The normal equations: no change of a kept weight lowers the error.
+  gradient = np.asarray(hessian, np.float64) @ np.asarray(
+      new_kernel - kernel, np.float64)
+  scale = np.abs(np.asarray(hessian) @ np.asarray(kernel)).max()
+  assert np.abs(gradient[mask]).max() < 1e-4 * scale
+  assert reconstruction_error(x, kernel, new_kernel) < reconstruction_error(
+      x, kernel, kernel * mask)
 
 
-def test_conv_compensation_beats_magnitude_pruning():
+def test_the_first_weight_removed_is_the_cheapest_to_remove():
+  # Features of unequal scale: the cheapest weight is not the smallest.
+  x = correlated_inputs(jax.random.key(8), 256, 6) * jnp.array(
+      [0.2, 0.5, 1.0, 2.0, 4.0, 8.0])
+  kernel = jax.random.normal(jax.random.key(12), (6, 3))
+  hessian = lobs.input_hessian(x)
+  new_kernel, mask = lobs.lobs_prune(kernel, hessian, 17 / 18, damping=0.0)
+  assert int((~mask).sum()) == 1
+  # Every single weight removed in turn, the rest compensated exactly.
+  costs = []
+  for q in range(kernel.size):
+    one = np.ones(kernel.shape, bool)
+    one.flat[q] = False
+    costs.append(reconstruction_error(
+        x, kernel, optimal_kernel(kernel, hessian, one)))
+  # (Magnitude pruning would remove another weight: the test can tell.)
+  assert np.argmin(np.abs(np.asarray(kernel)).reshape(-1)) != np.argmin(costs)
+  assert int(np.flatnonzero(~mask.reshape(-1))[0]) == int(np.argmin(costs))
+  assert reconstruction_error(x, kernel, new_kernel) == pytest.approx(
+      min(costs), rel=1e-4)
+
+
+def optimal_kernel(kernel, hessian, mask):
+  """The least-squares kept weights of each unit, by a direct solve."""
+  w, h = np.asarray(kernel, np.float64), np.asarray(hessian, np.float64)
+  new = np.zeros_like(w)
+  for unit in range(w.shape[1]):
+    kept = np.flatnonzero(mask[:, unit])
+    new[kept, unit] = np.linalg.solve(h[np.ix_(kept, kept)],
+                                      (h @ w)[kept, unit])
+  return new.astype(np.float32)
+
+
+def test_conv_compensation_is_optimal_for_the_kept_weights():
   x = jax.random.normal(jax.random.key(4), (16, 8, 8, 4))
   x = x + jnp.roll(x, 1, axis=1)  # neighbouring pixels correlate
   kernel = jax.random.normal(jax.random.key(5), (3, 3, 4, 6))
-  hessian = lobs.input_hessian(lobs.conv_patches(x, kernel.shape))
-  new_kernel, mask = lobs.lobs_prune(kernel, hessian, 0.2)
-  magnitude_mask = cj.topk_mask(jnp.abs(kernel), 0.2)
-  error_lobs = jnp.linalg.norm(conv(x, kernel) - conv(x, new_kernel))
-  error_magnitude = jnp.linalg.norm(conv(x, kernel) -
-                                    conv(x, kernel * magnitude_mask))
+  patches = lobs.conv_patches(x, kernel.shape)
+  new_kernel, mask = lobs.lobs_prune(kernel, lobs.input_hessian(patches),
+                                     0.2, damping=0.0)
   assert int(mask.sum()) == cj.kept_count(kernel.size, 0.2)
-  assert error_lobs < error_magnitude, (error_lobs, error_magnitude)
+  # The patches times the flat kernel are the convolution's outputs.
+  flat = lambda k: k.reshape(-1, kernel.shape[-1])
+  np.testing.assert_allclose(
+      flat(new_kernel), optimal_kernel(flat(kernel), lobs.input_hessian(
+          patches), flat(mask)), rtol=1e-3, atol=1e-4)
+  assert reconstruction_error(patches, flat(kernel), flat(new_kernel)) < (
+      reconstruction_error(patches, flat(kernel), flat(kernel * mask)))
 
 
 def test_keeping_everything_changes_nothing():
