@@ -1,8 +1,9 @@
 """Where a run's time goes: wall time per (seed, phase) from its metrics logs.
 
-Sums the `seconds` every epoch record carries (training and evaluation;
-not checkpoints, compilation before the first epoch included) over each
-phase of one or more run or table workdirs, e.g. every seed of a GPU call:
+Sums the `seconds` every epoch record carries (training and evaluation,
+not checkpoints; a phase's first epoch includes compiling its programs)
+over each phase of one or more run or table workdirs, e.g. every seed of a
+GPU call:
 
   python experiments/phase_times.py runs/gpu_session/*/by_seed/*
 
