@@ -17,8 +17,9 @@
 # then here `bash experiments/gpu_restore.sh FILES_AT` unpacks both into
 # runs/gpu_session/, so that the next call goes on from the same cells and
 # starts; `python experiments/phase_times.py runs/gpu_session/*/by_seed/*`
-# then says where each seed's time went (logs since 2026-11-28). (Until 2026-11-27 one process ran all seeds of a table and no
-# checkpoints came back: a missing cell of such a seed retrains its start.)
+# then says where each seed's time went (logs since 2026-11-28). (Until
+# 2026-11-27 one process ran all seeds of a table and no checkpoints came
+# back: a missing cell of such a seed retrains its start.)
 #
 # TABLES, SEEDS ("0 1 2" by default), METHODS, SETTINGS, TABLE_ARGS (one
 # --set per word, after the defaults below), SUFFIX (of the tables' names,

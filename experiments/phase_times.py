@@ -12,7 +12,6 @@ their epoch counts.
 """
 
 import argparse
-import collections
 import os
 import sys
 
@@ -21,18 +20,16 @@ from coprune_jax.train.metrics_log import read_records
 
 def phase_times(records) -> dict:
   """{(seed, phase): (epochs, seconds or None)} in the order phases ran."""
-  epochs = collections.Counter()
-  seconds = collections.defaultdict(float)
-  timed = collections.defaultdict(lambda: True)
+  times = {}
   for record in records:
     key = (record.get("seed"), record["phase"])
-    epochs[key] += 1
-    if "seconds" in record:
-      seconds[key] += record["seconds"]
+    epochs, seconds = times.get(key, (0, 0.0))
+    if seconds is not None and "seconds" in record:
+      seconds += record["seconds"]
     else:
-      timed[key] = False
-  return {key: (count, seconds[key] if timed[key] else None)
-          for key, count in epochs.items()}
+      seconds = None  # an epoch of an older log: the sum would be partial
+    times[key] = (epochs + 1, seconds)
+  return times
 
 
 def main(argv=None) -> int:
