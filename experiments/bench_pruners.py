@@ -14,7 +14,8 @@ reported.
   python experiments/bench_pruners.py --synthetic --quick --workdir /tmp/p   # smoke test
 
 Each (setting, method, seed) run writes its JSON to --workdir and is not
-redone: an interrupted benchmark resumes where it stopped. With
+redone, and a run saves its state there every --checkpoint-every seconds:
+an interrupted benchmark resumes where it stopped, mid-run included. With
 --time-budget no run starts that would, at the last run's pace, end past
 the budget, and the summary covers the runs that finished (a lent GPU's
 call has a hard limit, and a run killed mid-way would take the summary
@@ -26,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 
@@ -39,6 +41,8 @@ from coprune_jax import models
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.data import local_files
 from coprune_jax.train import protocol
+from coprune_jax.train.checkpoints import NoCheckpoints
+from coprune_jax.train.checkpoints import PhaseCheckpoints
 
 SETTINGS = {"1.35": protocol.CIFAR_NET_KEEP_RATIOS_1_35,
             "10.4": protocol.CIFAR_NET_KEEP_RATIOS_10_4}
@@ -93,7 +97,13 @@ def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False,
           split(x_test, y_test, pipeline.Augmentation()))
 
 
-def train_one(method, setting, seed, splits, epochs, batch_size=128):
+def train_one(method, setting, seed, splits, epochs, batch_size=128,
+              checkpoint_dir=None, checkpoint_every=60.0):
+  """One run; with `checkpoint_dir`, its state is saved after an epoch once
+  `checkpoint_every` seconds have passed since the last save, and a run
+  that finds a checkpoint there goes on from it (every epoch's data order
+  and every pruner's randomness follow from the seed and the step, so the
+  result does not depend on where it was interrupted)."""
   train, val, test = splits
   classifier = models.Classifier(models.CifarNet(num_classes=10))
   params, model_state = classifier.init(seed, (32, 32, 3))
@@ -138,34 +148,52 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128):
   prunable = sum(w.size for _, w in pruned)
   budget = (None if pruner is None else
             sum(cj.kept_count(w.size, r) for r, w in pruned))
-  best = {"val": -1.0}
-  curve = []
-  start = time.monotonic()
-  for epoch in range(epochs):
-    rng = np.random.default_rng([seed, epoch])
-    losses = []
-    for batch in pipeline.batches(train, batch_size, rng, True):
-      params, model_state, opt_state, loss = step(params, model_state,
-                                                  opt_state, batch)
-      losses.append(loss)
-    masks = masks_of(opt_state)
-    val_accuracy = accuracy(params, masks, val)
-    kept = (None if masks is None else
-            sum(int(m.sum()) for m in jax.tree.leaves(masks)))
-    curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                  "val": val_accuracy, "kept": kept})
-    # Only epochs at the final sparsity compete (gradual pruning is denser
-    # before its end step).
-    if kept == budget and val_accuracy > best["val"]:
-      best = {"val": val_accuracy, "epoch": epoch + 1,
-              "test": accuracy(params, masks, test), "kept": kept}
+  state = (params, model_state, opt_state)
+  # Everything after the epochs done that the result needs (JSON).
+  progress = {"epochs_done": 0, "curve": [], "best": {"val": -1.0},
+              "seconds": 0.0}
+  with (NoCheckpoints() if checkpoint_dir is None else
+        PhaseCheckpoints(checkpoint_dir)) as checkpoints:
+    restored = checkpoints.restore_latest(state)
+    if restored is not None:
+      state, progress = restored
+    params, model_state, opt_state = state
+    curve, best = progress["curve"], progress["best"]
+    start = last_save = time.monotonic()
+    for epoch in range(progress["epochs_done"], epochs):
+      rng = np.random.default_rng([seed, epoch])
+      losses = []
+      for batch in pipeline.batches(train, batch_size, rng, True):
+        params, model_state, opt_state, loss = step(params, model_state,
+                                                    opt_state, batch)
+        losses.append(loss)
+      masks = masks_of(opt_state)
+      val_accuracy = accuracy(params, masks, val)
+      kept = (None if masks is None else
+              sum(int(m.sum()) for m in jax.tree.leaves(masks)))
+      curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                    "val": val_accuracy, "kept": kept})
+      # Only epochs at the final sparsity compete (gradual pruning is denser
+      # before its end step).
+      if kept == budget and val_accuracy > best["val"]:
+        best = {"val": val_accuracy, "epoch": epoch + 1,
+                "test": accuracy(params, masks, test), "kept": kept}
+      # The last epoch needs no save: the run's JSON is written next.
+      if (epoch + 1 < epochs and
+          time.monotonic() - last_save >= checkpoint_every):
+        seconds = progress["seconds"] + time.monotonic() - start
+        checkpoints.save(epoch + 1, (params, model_state, opt_state), {
+            "epochs_done": epoch + 1, "curve": curve, "best": best,
+            "seconds": seconds})
+        last_save = time.monotonic()
   if "epoch" not in best:
     raise RuntimeError(f"{method} never reached {budget} kept weights")
   return {"method": method, "setting": setting, "seed": seed,
           "epochs": epochs, "val_accuracy": best["val"],
           "test_accuracy": best["test"], "selected_epoch": best["epoch"],
           "kept": best["kept"], "prunable": prunable,
-          "seconds": time.monotonic() - start, "curve": curve}
+          "seconds": progress["seconds"] + time.monotonic() - start,
+          "curve": curve}
 
 
 def summary_markdown(results, args, splits) -> str:
@@ -216,6 +244,10 @@ def main(argv=None):
                       help="training images held out for validation")
   parser.add_argument("--time-budget", type=float, default=None,
                       help="seconds: start no run that would end past this")
+  parser.add_argument("--checkpoint-every", type=float, default=60.0,
+                      help="seconds between a run's checkpoints (its state "
+                      "after an epoch, in WORKDIR; an interrupted run goes "
+                      "on from its last one)")
   parser.add_argument("--quick", action="store_true",
                       help="2 epochs, one seed: a smoke test")
   parser.add_argument("--synthetic", action="store_true",
@@ -251,11 +283,15 @@ def main(argv=None):
         skipped += 1  # finished runs further on are still read back
         continue
       run_start = time.monotonic()
-      result = train_one(method, setting, seed, splits, args.epochs)
+      checkpoint_dir = path[:-len(".json")] + "_checkpoints"
+      result = train_one(method, setting, seed, splits, args.epochs,
+                         checkpoint_dir=checkpoint_dir,
+                         checkpoint_every=args.checkpoint_every)
       last_run = time.monotonic() - run_start
       with open(path + ".tmp", "w") as f:
         json.dump(result, f)
       os.replace(path + ".tmp", path)
+      shutil.rmtree(checkpoint_dir, ignore_errors=True)
       print(f"{key}% {method} seed {seed}: test "
             f"{100 * result['test_accuracy']:.2f}% (epoch "
             f"{result['selected_epoch']}), {result['seconds']:.0f} s",

@@ -59,3 +59,42 @@ def test_time_budget_starts_no_run_past_it_and_keeps_the_finished_ones(
   assert [r["method"] for r in runs] == ["dense"]
   assert len(list((tmp_path / "runs").iterdir())) == 1
   assert "| rigl |  |" in (tmp_path / "out.md").read_text()
+
+
+class _Killed(Exception):
+  pass
+
+
+@pytest.mark.slow  # ~20 s on 2 CPU cores
+def test_an_interrupted_run_goes_on_from_its_checkpoint_to_the_same_result(
+    tmp_path, monkeypatch):
+  splits = bench_pruners.cifar10_splits("", synthetic=True)
+  run = lambda **kw: bench_pruners.train_one("rigl", "1.35", 0, splits, 3,
+                                             batch_size=64, **kw)
+  whole = run()
+  # Killed right after its first checkpoint (epoch 1), then started again.
+  save = bench_pruners.PhaseCheckpoints.save
+
+  def save_then_die(self, *args):
+    save(self, *args)
+    raise _Killed()
+  monkeypatch.setattr(bench_pruners.PhaseCheckpoints, "save", save_then_die)
+  with pytest.raises(_Killed):
+    run(checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=0.0)
+  monkeypatch.setattr(bench_pruners.PhaseCheckpoints, "save", save)
+  trained = []
+  monkeypatch.setattr(bench_pruners.pipeline, "batches",
+                      _counting(bench_pruners.pipeline.batches, trained))
+  resumed = run(checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=0.0)
+  assert len([t for t in trained if t]) == 2  # epochs 2 and 3 only
+  for key in ("curve", "test_accuracy", "val_accuracy", "selected_epoch",
+              "kept"):
+    assert resumed[key] == whole[key], key
+
+
+def _counting(batches, calls):
+  """`batches`, noting for each call whether it was a training epoch's."""
+  def counted(split, batch_size, rng, *args):
+    calls.append(rng is not None)
+    return batches(split, batch_size, rng, *args)
+  return counted
