@@ -8,7 +8,8 @@
 # only loss, and each table's report is then written from its seeds'
 # finished cells. What comes back in $OUT (the device returns at most 8
 # files): gpu_session.tgz (reports, every seed's cells, metrics log and
-# config, logs) and one starts_NAME.tgz per table (the pretrained sources'
+# config, logs, the GPU's utilisation and the host's load while the tables
+# ran) and one starts_NAME.tgz per table (the pretrained sources'
 # and fine-tuned targets' checkpoints). Carry gpu_data/digits and
 # gpu_data/wheels, and runs/gpu_session/NAME of tables begun earlier:
 #
@@ -89,6 +90,16 @@ left=$(( deadline - ($(date +%s) - start) - 25 ))
 num_runs=$(( $(wc -w <<< "$tables") * $(wc -w <<< "$seeds") ))
 export XLA_PYTHON_CLIENT_MEM_FRACTION=$(python3 -c "print(round(0.9 / $num_runs, 3))")
 table_name() { local name=${1%%.py*}${1#*.py}; echo "${name//[:,]/_}${SUFFIX:-_p40_pruned}"; }
+# Beside each epoch's seconds in the metrics logs: is the GPU busy while
+# the processes share it, or are they waiting on the host? The GPU's
+# utilisation and the host's load average, every 2 s.
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader \
+  -l 2 > "$stage/gpu_utilization.csv" 2>/dev/null &
+monitors=($!)
+while sleep 2; do echo "$(date +%s) $(cut -d' ' -f1 /proc/loadavg)"; done \
+  > "$stage/host_load.txt" &
+monitors+=($!)
+runs=()
 for table in $tables; do
   name=$(table_name "$table")
   for seed in $seeds; do
@@ -101,9 +112,16 @@ for table in $tables; do
         $resume > "$stage/${name}_seed$seed.log" 2>&1
       echo "$table seed $seed: exit $? after $(( $(date +%s) - start )) s" >> "$stage/session.log"
     ) &
+    runs+=($!)
   done
 done
-wait
+wait "${runs[@]}"
+kill "${monitors[@]}" 2>/dev/null
+awk -F', ' '{sub(/ %/, "", $2); busy += $2; n++}
+  END {if (n) printf "GPU utilisation while the tables ran: %.0f%% on average (%d samples)\n", busy / n, n}' \
+  "$stage/gpu_utilization.csv" >> "$stage/session.log"
+awk '{load += $2; n++} END {if (n) printf "host load average: %.1f on average (%d samples, %s cores)\n", load / n, n, cores}' \
+  cores="$(nproc)" "$stage/host_load.txt" >> "$stage/session.log"
 
 # Each table's seeds together: their cells in one workdir, reported once.
 # What comes back: the report, every seed's cells, metrics log and config,
