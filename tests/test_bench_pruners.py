@@ -65,7 +65,7 @@ class _Killed(Exception):
   pass
 
 
-@pytest.mark.slow  # ~20 s on 2 CPU cores
+@pytest.mark.slow  # ~60 s on 2 CPU cores shared with another job
 def test_an_interrupted_run_goes_on_from_its_checkpoint_to_the_same_result(
     tmp_path, monkeypatch):
   splits = bench_pruners.cifar10_splits("", synthetic=True)
