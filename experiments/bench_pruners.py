@@ -287,7 +287,9 @@ def main(argv=None):
       result = train_one(method, setting, seed, splits, args.epochs,
                          checkpoint_dir=checkpoint_dir,
                          checkpoint_every=args.checkpoint_every)
-      last_run = time.monotonic() - run_start
+      # A resumed run's wall time is only its remainder; its recorded
+      # seconds span every part, the pace the next run will take.
+      last_run = max(time.monotonic() - run_start, result["seconds"])
       with open(path + ".tmp", "w") as f:
         json.dump(result, f)
       os.replace(path + ".tmp", path)
