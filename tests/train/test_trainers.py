@@ -85,3 +85,28 @@ def test_source_steps_train_the_source_that_many_times_a_target_step():
   assert int(state.target.opt_state.count) == 3  # 24 examples, batch 8
   assert int(state.source.opt_state.count) == 9
   assert np.isfinite(means["source_loss"])
+
+
+def test_the_step_compiles_once_across_epochs_and_stages():
+  # Weights restored from a checkpoint are committed to a device, a fresh
+  # state's scalars (optimizer counts, plateau, alpha) are not: unless the
+  # trainer commits them, jit compiles the step again on its second call
+  # (its outputs are all committed) and at each stage.
+  classifier = Classifier(models.make_model("mlp", 3, hidden=(16,)))
+  source, target = (jax.device_put(classifier.init(seed, (6,)),
+                                   jax.devices()[0]) for seed in (0, 1))
+  ratios = cj.keep_ratio_tree(source[0], 0.2)
+  rng = np.random.default_rng(0)
+  cooperative = trainers.CoPruneTrainer(
+      classifier.train_apply, ratios, cj.alpha_schedule([0.7, 0.3]), source,
+      target, source_train=features(3, 40), target_train=features(4, 24),
+      batch_size=8)
+  state, _ = cooperative.train_epoch(cooperative.init_state(), rng)
+  state, _ = cooperative.train_epoch(cooperative.begin_stage(state, 1), rng)
+  assert cooperative.step._cache_size() == 1
+  masked = trainers.MaskedTrainer(
+      classifier.train_apply, target, state.target_masks, features(4, 24),
+      batch_size=8, num_stages=2)
+  state, _ = masked.train_epoch(masked.init_state(), rng)
+  state, _ = masked.train_epoch(masked.begin_stage(state, 1), rng)
+  assert masked.step._cache_size() == 1
