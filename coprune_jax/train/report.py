@@ -1,6 +1,7 @@
 """report.json: accuracies over seeds, true kept ratios, sizes; then plots."""
 
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -20,11 +21,30 @@ def _mean_std(values):
           "values": values}
 
 
+# Installed packages whose versions can move a run's figures (the
+# offline default's moved with a rebuilt environment, RESULTS.md).
+_RESULT_PACKAGES = ("jaxlib", "flax", "optax", "orbax-checkpoint", "numpy",
+                    "scikit-learn", "pillow", "matplotlib",
+                    "tensorflow-datasets")
+
+
+def installed_versions() -> dict[str, str]:
+  """{package: version} of `_RESULT_PACKAGES` that are installed."""
+  versions = {}
+  for name in _RESULT_PACKAGES:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      pass
+  return versions
+
+
 def machine() -> dict:
   device = jax.devices()[0]
   return {"platform": platform.platform(), "processor": platform.machine(),
           "cpu_count": os.cpu_count(), "jax": jax.__version__,
-          "backend": jax.default_backend(), "device": device.device_kind}
+          "backend": jax.default_backend(), "device": device.device_kind,
+          "packages": installed_versions()}
 
 
 def model_facts(experiment) -> dict:

@@ -1,3 +1,4 @@
+import importlib.metadata
 import json
 import os
 import shlex
@@ -74,6 +75,10 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
                "accuracy"):
     assert os.path.getsize(workdir / "plots" / f"{plot}.png") > 1000
   assert read_json(workdir / "config.json")["prune"]["fusion"] == "signed"
+  # The versions that can move its figures travel with the report.
+  packages = report["machine"]["packages"]
+  assert packages["flax"] == importlib.metadata.version("flax")
+  assert {"jaxlib", "optax", "numpy"} <= set(packages)
   with open(workdir / "metrics.jsonl") as f:  # every epoch says what it took
     assert all(json.loads(line)["seconds"] > 0 for line in f)
   # Every finished phase keeps one checkpoint (its best weights).
