@@ -39,10 +39,23 @@ def installed_versions() -> dict[str, str]:
   return versions
 
 
+def cpu_model() -> str:
+  """The CPU's model name where the OS says it (XLA's CPU code depends on it)."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
 def machine() -> dict:
   device = jax.devices()[0]
   return {"platform": platform.platform(), "processor": platform.machine(),
-          "cpu_count": os.cpu_count(), "jax": jax.__version__,
+          "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+          "jax": jax.__version__,
           "backend": jax.default_backend(), "device": device.device_kind,
           "packages": installed_versions()}
 

@@ -139,7 +139,10 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
       f"`{os.path.relpath(config.get('config_file', '?'))}`; "
       f"written {datetime.date.today().isoformat()} on "
       f"{machine['backend']} ({machine['device']}, "
-      f"{machine['cpu_count']} CPUs), JAX {machine['jax']}.",
+      f"{machine['cpu_count']} CPUs, {machine['cpu_model']}), "
+      f"JAX {machine['jax']}; "
+      + ", ".join(f"{name} {version}"
+                  for name, version in machine["packages"].items()) + ".",
       "",
       "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
       "|---|" + "---|" * len(settings),

@@ -79,6 +79,7 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
   packages = report["machine"]["packages"]
   assert packages["flax"] == importlib.metadata.version("flax")
   assert {"jaxlib", "optax", "numpy"} <= set(packages)
+  assert report["machine"]["cpu_model"]
   with open(workdir / "metrics.jsonl") as f:  # every epoch says what it took
     assert all(json.loads(line)["seconds"] > 0 for line in f)
   # Every finished phase keeps one checkpoint (its best weights).

@@ -1,5 +1,6 @@
 import csv
 import glob
+import importlib.metadata
 import json
 import os
 
@@ -176,6 +177,8 @@ def test_test_selected_figures_get_their_own_labelled_table(tmp_path):
   config = tiny_table("coprune", "lwc")
   table_report.write_table(cells, config, str(tmp_path))
   markdown = (tmp_path / "tiny.md").read_text()
+  # The header names the versions that can move its figures.
+  assert f"flax {importlib.metadata.version('flax')}" in markdown
   ours, on_test = markdown.split("## Selected on TEST data")
   assert "| Co-Prune | 65.00 (1)" not in ours
   assert "| Co-Prune | 70.00 +- 7.07 (2)" in on_test
