@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import tqdm
 
 import coprune_jax as cj
 from coprune_jax import models
@@ -98,7 +99,7 @@ def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False,
 
 
 def train_one(method, setting, seed, splits, epochs, batch_size=128,
-              checkpoint_dir=None, checkpoint_every=60.0):
+              checkpoint_dir=None, checkpoint_every=60.0, progress_bar=False):
   """One run; with `checkpoint_dir`, its state is saved after an epoch once
   `checkpoint_every` seconds have passed since the last save, and a run
   that finds a checkpoint there goes on from it (every epoch's data order
@@ -160,6 +161,9 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
     params, model_state, opt_state = state
     curve, best = progress["curve"], progress["best"]
     start = last_save = time.monotonic()
+    bar = tqdm.tqdm(total=epochs, initial=progress["epochs_done"],
+                    desc=f"{setting}% {method} seed {seed}", unit="epoch",
+                    disable=not progress_bar, leave=False)
     for epoch in range(progress["epochs_done"], epochs):
       rng = np.random.default_rng([seed, epoch])
       losses = []
@@ -173,6 +177,8 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
               sum(int(m.sum()) for m in jax.tree.leaves(masks)))
       curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                     "val": val_accuracy, "kept": kept})
+      bar.update()
+      bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}", val=f"{val_accuracy:.3f}")
       # Only epochs at the final sparsity compete (gradual pruning is denser
       # before its end step).
       if kept == budget and val_accuracy > best["val"]:
@@ -186,6 +192,7 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
             "epochs_done": epoch + 1, "curve": curve, "best": best,
             "seconds": seconds})
         last_save = time.monotonic()
+    bar.close()
   if "epoch" not in best:
     raise RuntimeError(f"{method} never reached {budget} kept weights")
   return {"method": method, "setting": setting, "seed": seed,
@@ -248,6 +255,8 @@ def main(argv=None):
                       help="seconds between a run's checkpoints (its state "
                       "after an epoch, in WORKDIR; an interrupted run goes "
                       "on from its last one)")
+  parser.add_argument("--no-progress", action="store_true",
+                      help="no progress bar per run")
   parser.add_argument("--quick", action="store_true",
                       help="2 epochs, one seed: a smoke test")
   parser.add_argument("--synthetic", action="store_true",
@@ -286,7 +295,8 @@ def main(argv=None):
       checkpoint_dir = path[:-len(".json")] + "_checkpoints"
       result = train_one(method, setting, seed, splits, args.epochs,
                          checkpoint_dir=checkpoint_dir,
-                         checkpoint_every=args.checkpoint_every)
+                         checkpoint_every=args.checkpoint_every,
+                         progress_bar=not args.no_progress)
       # A resumed run's wall time is only its remainder; its recorded
       # seconds span every part, the pace the next run will take.
       last_run = max(time.monotonic() - run_start, result["seconds"])

@@ -49,7 +49,7 @@ methods=${METHODS:-dense gradual_magnitude rigl sparse_evolutionary dynamic_magn
 mkdir -p "$out" "$work"
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.05
 bench=(python3 experiments/bench_pruners.py --data-root "$data_root"
-       --num-val "${NUM_VAL:-2000}" --workdir "$work")
+       --num-val "${NUM_VAL:-2000}" --workdir "$work" --no-progress)
 {
   nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
   echo "commit ${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
