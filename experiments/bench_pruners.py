@@ -178,7 +178,8 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
       curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                     "val": val_accuracy, "kept": kept})
       bar.update()
-      bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}", val=f"{val_accuracy:.3f}")
+      bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}",
+                      val=f"{val_accuracy:.3f}")
       # Only epochs at the final sparsity compete (gradual pruning is denser
       # before its end step).
       if kept == budget and val_accuracy > best["val"]:
