@@ -40,7 +40,8 @@ def installed_versions() -> dict[str, str]:
 
 
 def cpu_model() -> str:
-  """The CPU's model name where the OS says it (XLA's CPU code depends on it)."""
+  """The CPU's model name, where the OS says it (XLA's CPU code depends on
+  the CPU)."""
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
