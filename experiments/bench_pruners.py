@@ -42,6 +42,7 @@ from coprune_jax import models
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.data import local_files
 from coprune_jax.train import protocol
+from coprune_jax.train import report
 from coprune_jax.train.checkpoints import NoCheckpoints
 from coprune_jax.train.checkpoints import PhaseCheckpoints
 
@@ -205,15 +206,14 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
 
 
 def summary_markdown(results, args, splits) -> str:
-  device = jax.devices()[0]
   train, val, test = (len(s) for s in splits)
   lines = [
       f"Test accuracy (%) of the epoch best on validation, mean +- std over "
       f"seeds (n); {train:,} training, {val:,} validation and {test:,} test "
       f"images; {args.epochs} epochs of Adam 1e-3, batch 128. "
       f"`python experiments/bench_pruners.py {' '.join(sys.argv[1:])}`, "
-      f"{datetime.date.today().isoformat()}, {device.platform} "
-      f"({device.device_kind}), JAX {jax.__version__}.", "",
+      f"{datetime.date.today().isoformat()}, "
+      f"{report.describe_machine(report.machine())}.", "",
       "| method | " + " | ".join(f"{s}% kept" for s in args.settings) + " |",
       "|---|" + "---|" * len(args.settings)]
   for method in args.methods:
@@ -321,6 +321,7 @@ def main(argv=None):
     with open(args.out + ".json", "w") as f:
       json.dump({"device": f"{device.platform} ({device.device_kind})",
                  "jax_version": jax.__version__, "host": platform.node(),
+                 "machine": report.machine(),
                  "date": datetime.date.today().isoformat(),
                  "command": " ".join(sys.argv), "runs": results}, f, indent=1)
     with open(args.out + ".md", "w") as f:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from coprune_jax.train import report
 from experiments import bench_pruners
 
 
@@ -13,8 +14,11 @@ def test_every_run_lands_on_its_budget_and_is_not_redone(tmp_path):
           "--out", str(tmp_path / "out"), "--settings", "1.35",
           "--methods", "dense", "gradual_magnitude", "rigl"]
   assert bench_pruners.main(args) == 0
-  runs = json.loads((tmp_path / "out.json").read_text())["runs"]
-  by_method = {r["method"]: r for r in runs}
+  out = json.loads((tmp_path / "out.json").read_text())
+  # The machine is recorded as the run reports and tables record it.
+  assert out["machine"]["packages"]["jaxlib"]
+  assert report.cpu_model() in (tmp_path / "out.md").read_text()
+  by_method = {r["method"]: r for r in out["runs"]}
   assert by_method["dense"]["kept"] is None
   for method in ("gradual_magnitude", "rigl"):
     run = by_method[method]

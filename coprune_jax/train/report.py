@@ -61,6 +61,14 @@ def machine() -> dict:
           "packages": installed_versions()}
 
 
+def describe_machine(facts: dict) -> str:
+  """`machine()`'s facts as one line for a results file's header."""
+  return (f"{facts['backend']} ({facts['device']}, {facts['cpu_count']} CPUs, "
+          f"{facts['cpu_model']}), JAX {facts['jax']}; "
+          + ", ".join(f"{name} {version}"
+                      for name, version in facts["packages"].items()))
+
+
 def model_facts(experiment) -> dict:
   params, _ = experiment.init_weights(0)
   named = dict(tree_paths.named_leaves(params))

@@ -128,7 +128,6 @@ def _accuracy_text(row) -> str:
 
 
 def _markdown(rows, paired, config, settings, method_order) -> str:
-  machine = report_lib.machine()
   lines = [
       f"# {config.table.name}",
       "",
@@ -138,11 +137,7 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
       f"over the full network's). Config "
       f"`{os.path.relpath(config.get('config_file', '?'))}`; "
       f"written {datetime.date.today().isoformat()} on "
-      f"{machine['backend']} ({machine['device']}, "
-      f"{machine['cpu_count']} CPUs, {machine['cpu_model']}), "
-      f"JAX {machine['jax']}; "
-      + ", ".join(f"{name} {version}"
-                  for name, version in machine["packages"].items()) + ".",
+      f"{report_lib.describe_machine(report_lib.machine())}.",
       "",
       "| method | " + " | ".join(f"{s} kept" for s in settings) + " |",
       "|---|" + "---|" * len(settings),
