@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +41,7 @@ from coprune_jax.core import topk
 from coprune_jax.core.tree_paths import map_with_names
 from coprune_jax.models import CifarNet, ResNet18
 from coprune_jax.train import protocol
+from coprune_jax.train import report as report_lib
 
 
 def median_seconds(fn, num_steps, num_warmup):
@@ -235,9 +235,9 @@ def main():
       pallas_count.ROWS_PER_PROGRAM = int(rows[0])
 
   device = jax.devices()[0]
-  print(f"date {datetime.date.today()}, jax {jax.__version__}, backend "
-        f"{jax.default_backend()}, device {device.device_kind}, "
-        f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}")
+  machine = report_lib.machine()
+  print(f"date {datetime.date.today()}, "
+        f"{report_lib.describe_machine(machine)}")
   setups = model_setups(args.resnet_batch)
   cifar = bench_model(*setups["CIFAR-Net"], args.steps, 5,
                       not args.no_sort_baseline)
@@ -246,6 +246,7 @@ def main():
   if args.json:
     report = {"date": str(datetime.date.today()), "device": device.device_kind,
               "jax_version": jax.__version__, "backend": jax.default_backend(),
+              "machine": machine,
               "gpu_count": f"{topk.GPU_COUNT_FORM}:{topk.GPU_DIGIT_BITS}:"
                            f"{pallas_count.ROWS_PER_PROGRAM}",
               "cifar_net_step_ratio": ratio(cifar),
