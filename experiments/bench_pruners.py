@@ -205,7 +205,7 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
           "curve": curve}
 
 
-def summary_markdown(results, args, splits) -> str:
+def summary_markdown(results, args, splits, machine) -> str:
   train, val, test = (len(s) for s in splits)
   lines = [
       f"Test accuracy (%) of the epoch best on validation, mean +- std over "
@@ -213,7 +213,7 @@ def summary_markdown(results, args, splits) -> str:
       f"images; {args.epochs} epochs of Adam 1e-3, batch 128. "
       f"`python experiments/bench_pruners.py {' '.join(sys.argv[1:])}`, "
       f"{datetime.date.today().isoformat()}, "
-      f"{report.describe_machine(report.machine())}.", "",
+      f"{report.describe_machine(machine)}.", "",
       "| method | " + " | ".join(f"{s}% kept" for s in args.settings) + " |",
       "|---|" + "---|" * len(args.settings)]
   for method in args.methods:
@@ -313,7 +313,8 @@ def main(argv=None):
   if skipped:
     print(f"time budget of {args.time_budget:.0f} s: {skipped} of {len(runs)} "
           f"runs not started", flush=True)
-  markdown = summary_markdown(results, args, splits)
+  machine = report.machine()
+  markdown = summary_markdown(results, args, splits, machine)
   print(markdown)
   if args.out:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
@@ -321,7 +322,7 @@ def main(argv=None):
     with open(args.out + ".json", "w") as f:
       json.dump({"device": f"{device.platform} ({device.device_kind})",
                  "jax_version": jax.__version__, "host": platform.node(),
-                 "machine": report.machine(),
+                 "machine": machine,
                  "date": datetime.date.today().isoformat(),
                  "command": " ".join(sys.argv), "runs": results}, f, indent=1)
     with open(args.out + ".md", "w") as f:
