@@ -99,6 +99,14 @@ def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False,
           split(x_test, y_test, pipeline.Augmentation()))
 
 
+def flat_masks(masks):
+  """All of a mask tree's entries as one host vector (None for no masks)."""
+  if masks is None:
+    return None
+  return np.concatenate([np.asarray(m, bool).ravel()
+                         for m in jax.tree.leaves(masks)])
+
+
 def train_one(method, setting, seed, splits, epochs, batch_size=128,
               checkpoint_dir=None, checkpoint_every=60.0, progress_bar=False):
   """One run; with `checkpoint_dir`, its state is saved after an epoch once
@@ -161,6 +169,7 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
       state, progress = restored
     params, model_state, opt_state = state
     curve, best = progress["curve"], progress["best"]
+    previous_masks = flat_masks(masks_of(opt_state))
     start = last_save = time.monotonic()
     bar = tqdm.tqdm(total=epochs, initial=progress["epochs_done"],
                     desc=f"{setting}% {method} seed {seed}", unit="epoch",
@@ -176,8 +185,14 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
       val_accuracy = accuracy(params, masks, val)
       kept = (None if masks is None else
               sum(int(m.sum()) for m in jax.tree.leaves(masks)))
+      # Mask churn: weights that entered the mask this epoch (as many left
+      # at a fixed budget; a shrinking mask only drops weights).
+      current_masks = flat_masks(masks)
+      regrown = (None if masks is None else
+                 int(np.sum(current_masks & ~previous_masks)))
+      previous_masks = current_masks
       curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                    "val": val_accuracy, "kept": kept})
+                    "val": val_accuracy, "kept": kept, "regrown": regrown})
       bar.update()
       bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}",
                       val=f"{val_accuracy:.3f}")

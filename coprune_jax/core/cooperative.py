@@ -111,9 +111,11 @@ def coprune_pruners(keep_ratios: PyTree,
   update_every = 1 if update_masks else 0
   if mask_fn is None:
     if gradual_steps:
+      # Co-Prune recomputes both domains' masks at every step, past the
+      # schedule's end too.
       source = pruners_lib.gradual_magnitude(
           keep_ratios, begin_step=0, end_step=gradual_steps,
-          update_every=update_every, gradient=gradient)
+          update_every=update_every, gradient=gradient, fixed_from_end=False)
     else:
       source = pruners_lib.magnitude(keep_ratios, scope=scope,
                                      update_every=update_every,

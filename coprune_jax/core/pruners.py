@@ -225,12 +225,15 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
                       update_every: int = 100,
                       initial_keep_ratio: float = 1.0,
                       gradient: str = "masked",
+                      fixed_from_end: bool = True,
                       prunable=tree_paths.is_weight_kernel) -> Pruner:
   """Gradual magnitude pruning (Zhu & Gupta 2017, "To prune, or not to
   prune"): every `update_every` updates, each pruned parameter keeps its
   largest weights, as many as `gradual_keep_ratio` of its final keep ratio
   says at that update (rounded half up in float32; exactly `kept_count` of
-  the final ratio from `end_step` on).
+  the final ratio from `end_step` on). The scores are the weights as they
+  are: a weight pruned earlier whose frozen magnitude beats a kept one's
+  comes back at a later update, as in the paper's TensorFlow code.
 
   Args:
     keep_ratios: the final keep ratios (see `Pruner.keep_ratios`).
@@ -238,8 +241,13 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
       the final ratios.
     update_every: masks are recomputed every this many updates.
     initial_keep_ratio: the kept fraction until `begin_step`.
-    gradient: "masked" (pruned weights stay pruned, as in the paper) or
+    gradient: "masked" (pruned weights get no update, as in the paper) or
       "straight_through".
+    fixed_from_end: the masks no longer change once they are at the final
+      ratios (after the first update at or after `end_step`), as in the
+      paper ("the weight masks are no longer updated"), its TensorFlow code
+      and jaxpruner; False recomputes them every `update_every` updates to
+      the end of training.
     prunable: see `Pruner`.
   """
   if not 0 <= begin_step < end_step:
@@ -248,12 +256,20 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
   keep_ratios_lib.validate_keep_ratio(initial_keep_ratio,
                                       "initial_keep_ratio")
 
-  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+  def masks_fn(params, keep_ratio_tree, partner_params, count, *, masks=None,
+               **extra_args):
     del partner_params, extra_args
-    return masks_lib.magnitude_masks(
-        params, keep_ratio_tree,
-        count_of=gradual_count_of(count, begin_step, end_step,
-                                  initial_keep_ratio))
+
+    def recompute():
+      return masks_lib.magnitude_masks(
+          params, keep_ratio_tree,
+          count_of=gradual_count_of(count, begin_step, end_step,
+                                    initial_keep_ratio))
+    if not fixed_from_end or masks is None:
+      return recompute()
+    # The previous update was at or after end_step: the masks are final.
+    final = count - update_every >= end_step
+    return jax.lax.cond(final, lambda: masks, recompute)
 
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
                 needs_partner=False, prunable=prunable)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -276,22 +278,35 @@ def test_gradual_keep_ratio_is_zhu_and_gupta_cubic_schedule():
         pytest.approx(expected, rel=1e-6))
 
 
-def test_gradual_magnitude_keeps_the_scheduled_count_at_every_update():
+@pytest.mark.parametrize("fixed_from_end", [True, False])
+def test_gradual_magnitude_keeps_the_scheduled_count_at_every_update(
+    fixed_from_end):
   params = {"w": jax.random.normal(jax.random.key(6), (40, 25))}
   pruner = cj.pruners.gradual_magnitude(0.1, begin_step=2, end_step=8,
-                                        update_every=2)
-  tx = cj.pruned(optax.sgd(0.01), pruner)
+                                        update_every=2,
+                                        fixed_from_end=fixed_from_end)
+  # Straight-through gradients train the pruned weights too, so that
+  # masks recomputed after the end step would move.
+  tx = cj.pruned(optax.sgd(0.5), dataclasses.replace(
+      pruner, gradient="straight_through"))
   state = tx.init(params)
   run = jax.jit(lambda p, s: step(tx, p, s))
   # keep(t) = 0.1 + 0.9 (1 - (t - 2) / 6)^3 at t = 2, 4, 6; 10% from t = 8.
-  expected = {2: 1000, 4: 367, 6: 133, 8: 100, 10: 100}
-  for count in range(1, 11):
+  expected = {2: 1000, 4: 367, 6: 133, 8: 100, 10: 100, 12: 100}
+  for count in range(1, 13):
     params, state = run(params, state)
-    kept = cj.kept_counts(cj.masks_of(state))["w"]
+    masks = cj.masks_of(state)["w"]
+    kept = int(masks.sum())
+    if count == 8:
+      final = masks
     if count in expected:
       assert kept == expected[count], count
-      chex.assert_trees_all_equal(cj.masks_of(state)["w"], cj.top_count_masks(
-          [[jnp.abs(params["w"])]], [kept])[0][0], custom_message=str(count))
+      top = cj.top_count_masks([[jnp.abs(params["w"])]], [kept])[0][0]
+      if count > 8 and fixed_from_end:  # the paper: fixed at the end step
+        chex.assert_trees_all_equal(masks, final, custom_message=str(count))
+        assert bool(jnp.any(masks != top))  # recomputing would move them
+      else:
+        chex.assert_trees_all_equal(masks, top, custom_message=str(count))
     else:  # masks stay between updates
       assert kept == expected.get(count - 1, 1000), count
 
