@@ -245,9 +245,9 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
       "straight_through".
     fixed_from_end: the masks no longer change once they are at the final
       ratios (after the first update at or after `end_step`), as in the
-      paper ("the weight masks are no longer updated"), its TensorFlow code
-      and jaxpruner; False recomputes them every `update_every` updates to
-      the end of training.
+      paper, its TensorFlow code (no mask update after its end step) and
+      jaxpruner; False recomputes them every `update_every` updates to the
+      end of training.
     prunable: see `Pruner`.
   """
   if not 0 <= begin_step < end_step:
