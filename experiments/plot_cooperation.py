@@ -85,10 +85,12 @@ def plot(path: str, rows: list, method: str, setting: str,
     for i, (label, row) in enumerate(rows):
       x = x_values(row, x_axis)
       gaps = row["gaps"][reference]
-      colour = f"C{i}"
-      ax.scatter(x, gaps, color=colour, alpha=0.45, s=18)
-      ax.scatter([x.mean()], [gaps.mean()], color=colour, marker="D", s=50,
-                 label=label)
+      # Ten colours, then the next ten rows with other marker shapes.
+      colour, shape = f"C{i % 10}", i // 10 % 3
+      ax.scatter(x, gaps, color=colour, alpha=0.45, s=18,
+                 marker="o^v"[shape])
+      ax.scatter([x.mean()], [gaps.mean()], color=colour, s=50,
+                 marker="D^v"[shape], label=label)
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
     ax.set_xlabel(X_AXES[x_axis])
@@ -96,7 +98,7 @@ def plot(path: str, rows: list, method: str, setting: str,
                  f"{table_report.LABELS[reference]} at {setting} kept",
                  fontsize=10)
     ax.grid(alpha=0.3)
-  axes[0].set_ylabel("paired gap, points (dots: seeds; diamond: mean)")
+  axes[0].set_ylabel("paired gap, points (small: seeds; large: mean)")
   # Below both panels: long table labels would squeeze a side legend.
   fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8,
              loc="lower center", ncol=2)
