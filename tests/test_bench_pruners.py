@@ -25,11 +25,10 @@ def test_every_run_lands_on_its_budget_and_is_not_redone(tmp_path):
     assert 0.013 < run["kept"] / run["prunable"] < 0.014
     assert 0 <= run["test_accuracy"] <= 1
   # Mask churn per epoch: none for dense training, none for gradual
-  # magnitude pruning once its schedule ends (epoch 1 of 2 here: it may
-  # regrow only before); RigL swaps weights at its budget.
+  # magnitude pruning once its schedule has ended (with epoch 1 of 2; 68
+  # weights came back in epoch 2 before 9eb890a); RigL swaps weights.
   assert [p["regrown"] for p in by_method["dense"]["curve"]] == [None] * 2
-  assert [p["regrown"] for p in by_method["gradual_magnitude"]["curve"]
-          ] == [0, 0]
+  assert by_method["gradual_magnitude"]["curve"][1]["regrown"] == 0
   assert by_method["rigl"]["curve"][0]["regrown"] > 0
   first = {p.name: p.read_text() for p in (tmp_path / "runs").iterdir()}
   assert bench_pruners.main(args) == 0  # every run read back, none redone
