@@ -183,13 +183,13 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
         losses.append(loss)
       masks = masks_of(opt_state)
       val_accuracy = accuracy(params, masks, val)
-      kept = (None if masks is None else
-              sum(int(m.sum()) for m in jax.tree.leaves(masks)))
       # Mask churn: weights that entered the mask this epoch (as many left
-      # at a fixed budget; a shrinking mask only drops weights).
+      # it once the budget is reached).
       current_masks = flat_masks(masks)
-      regrown = (None if masks is None else
-                 int(np.sum(current_masks & ~previous_masks)))
+      kept = regrown = None
+      if masks is not None:
+        kept = int(current_masks.sum())
+        regrown = int(np.sum(current_masks & ~previous_masks))
       previous_masks = current_masks
       curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
                     "val": val_accuracy, "kept": kept, "regrown": regrown})
