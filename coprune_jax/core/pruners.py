@@ -447,7 +447,6 @@ def rigl(keep_ratios, *, end_step: int, drop_fraction: float = 0.3,
                 prunable=prunable, zero_grown=True)
 
 
-# Looked up by name, e.g. from experiment configs.
 def fixed(gradient: str = "masked") -> Pruner:
   """Keeps the masks it is started with (`cj.init_with_masks`): retraining
   after one-shot pruning (LWC, OBD, L-OBS, one-time Co-Prune).
@@ -491,6 +490,7 @@ def dns(keep_ratios, *, seed: int = 0, hysteresis: float = 0.1,
                 gradient="straight_through")
 
 
+# Looked up by name, e.g. from experiment configs.
 PRUNERS = {"magnitude": magnitude, "cooperative": cooperative,
            "fixed": fixed, "dns": dns,
            "gradual_magnitude": gradual_magnitude, "random": random,
