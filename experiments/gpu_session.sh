@@ -28,11 +28,12 @@
 # prune.initial_masks defaulted to "pruned") and SKIP_BENCH=1 choose other
 # cells, or make a CPU smoke run possible. E.g. the 100-label cells of
 # issue 16 (begun at 96f0e7a; its seed 0 brought no starts back and is
-# redone):
+# redone). Seeds 3-5 of MNIST -> USPS and MNIST -> MNIST-M run on the CPU
+# (RESULTS, "at a glance"); the GPU's first use there is USPS -> MNIST-M's:
 #
-#   SKIP_BENCH=1 METHODS="alpha0 dns coprune_source10" SETTINGS="1.35 10.4" \
-#     TABLES="table_mnist_usps.py:100 table_mnist_mnistm.py:100 \
-#     table_usps_mnistm_labels.py:100" bash experiments/gpu_session.sh
+#   SKIP_BENCH=1 SEEDS="3 4 5" METHODS="alpha0 dns coprune_source10" \
+#     SETTINGS="1.35 10.4" TABLES="table_usps_mnistm_labels.py:100" \
+#     bash experiments/gpu_session.sh
 #
 # and the 30-label cells at 10.4% (`SETTINGS="10.4" SUFFIX=_p40_10_4`, the
 # three 30-label tables). Earlier calls, one process a table: the default
