@@ -59,10 +59,11 @@ def main():
   baseline = None
   for count in counts:
     mesh = sharding.data_mesh(count)
-    state = cj.init_coprune_state(params, params, ratios, alpha=0.7)
+    coprune = cj.published_coprune(ratios,
+                                   cj.classification_objective(apply_fn))
+    state = coprune.init(params, params, alpha=0.7)
     shardings = sharding.state_shardings(state, mesh, args.shard)
-    step = sharding.sharded_step(cj.make_cooperative_step(apply_fn, ratios),
-                                 shardings, mesh)
+    step = sharding.sharded_step(coprune.step, shardings, mesh)
     state = jax.device_put(state, shardings)
     source, target = sharding.global_batch((batch, batch), mesh)
     times = []

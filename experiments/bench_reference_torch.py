@@ -5,7 +5,7 @@ The reference iteration, as in the authors' released code (see
 `torch.topk` finds the n_left-th largest magnitude (fused for the target) and
 keeps the weights strictly above it; the forward pass multiplies weights by
 masks through a straight-through `autograd.Function`; each domain takes one
-Adam step. Ours: `cj.make_cooperative_step` (exact masks by radix select,
+Adam step. Ours: `cj.published_coprune(...).step` (exact masks by radix select,
 straight-through `custom_vjp`, both domains in one jitted program).
 
 Both loops run CIFAR-Net at the reference's 1.35% ratios, batch 128 per
@@ -114,9 +114,10 @@ def jax_epoch_seconds(epochs, median_seconds):
   model = CifarNet(num_classes=NUM_CLASSES)
   params = model.init(keys[0], jnp.zeros((1, 32, 32, 3)))["params"]
   ratios = cj.keep_ratio_tree(params, protocol.CIFAR_NET_KEEP_RATIOS_1_35)
-  state = cj.init_coprune_state(params, params, ratios, alpha=0.5)
-  step = cj.make_cooperative_step(lambda p, x: model.apply({"params": p}, x),
-                                  ratios)
+  coprune = cj.published_coprune(ratios, cj.classification_objective(
+      lambda p, x: model.apply({"params": p}, x)))
+  state = coprune.init(params, params, alpha=0.5)
+  step = coprune.step
   batches = [(jax.random.normal(k1, (BATCH, 32, 32, 3)),
               jax.random.randint(k2, (BATCH,), 0, NUM_CLASSES))
              for k1, k2 in (keys[1:3], keys[3:5])]

@@ -35,7 +35,6 @@ import jax.numpy as jnp
 import optax
 
 import coprune_jax as cj
-from coprune_jax.core import cooperative
 from coprune_jax.core import pallas_count
 from coprune_jax.core import topk
 from coprune_jax.core.tree_paths import map_with_names
@@ -114,18 +113,25 @@ def step_programs(apply_fn, params, model_state, ratios, batches,
     jax.block_until_ready(dense_states)
 
   programs["two_dense_steps"] = two_dense_steps
-  for name, update_masks in [("cooperative_step", True),
-                             ("cooperative_step_fixed_masks", False)]:
-    state = cj.init_coprune_state(params, target_params, ratios, 0.5,
-                                  source_model_state=model_state,
-                                  target_model_state=model_state)
-    step = cj.make_cooperative_step(apply_fn, ratios,
-                                    has_model_state=has_model_state,
-                                    update_masks=update_masks)
-    programs[name] = Looper(step, state, *batches)
+  objective = cj.classification_objective(apply_fn,
+                                          has_model_state=has_model_state)
+  adam = cj.adam_with_plateau(1e-3)
+  for name, update_every in [("cooperative_step", 1),
+                             ("cooperative_step_fixed_masks", 0)]:
+    coprune = cj.cooperative_pruning(
+        cj.pruned(adam, cj.pruners.magnitude(ratios,
+                                             update_every=update_every)),
+        cj.pruned(adam, cj.pruners.cooperative(ratios, 0.0,
+                                               update_every=update_every)),
+        objective)
+    state = coprune.init(params, target_params, 0.5,
+                         source_model_state=model_state,
+                         target_model_state=model_state)
+    programs[name] = Looper(coprune.step, state, *batches)
 
   # What the step computes: each domain's pruner selects on its own.
-  source_pruner, target_pruner = cooperative.coprune_pruners(ratios)
+  source_pruner = cj.pruners.magnitude(ratios)
+  target_pruner = cj.pruners.cooperative(ratios, 0.0)
   no_state = dict(grads=None, masks=None)
   recompute = jax.jit(lambda s, t: (
       source_pruner.masks_fn(s, ratios, None, 0, **no_state),

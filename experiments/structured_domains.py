@@ -107,12 +107,13 @@ def _trainer(method: str, experiment: run.Experiment, groups, fraction: float,
         config.prune.learning_rate)
   if method == "alpha0":
     schedule = cj.alpha_schedule([0.0] * schedule.num_stages)
+  source_pruner, target_pruner = cooperative.channel_pruners(
+      cooperative.cooperative_channel_masks(groups, fraction, criterion))
   return trainers.CoPruneTrainer(
-      experiment.classifier.train_apply, None, schedule, source_weights,
+      experiment.classifier.train_apply, schedule, source_weights,
       target_weights, data.source_train, data.target_train, batch_size,
-      config.prune.learning_rate, initial_masks=config.prune.initial_masks,
-      mask_fn=cooperative.cooperative_channel_masks(groups, fraction,
-                                                    criterion))
+      source_pruner, target_pruner, config.prune.learning_rate,
+      initial_masks=config.prune.initial_masks)
 
 
 def _size(module, params, model_state, one_image) -> dict:

@@ -27,9 +27,9 @@ def main(num_steps: int, label: str) -> None:
   keys = jax.random.split(jax.random.key(1), 4)
   batches = [(jax.random.normal(keys[i], (128, 32, 32, 3)),
               jax.random.randint(keys[i + 1], (128,), 0, 9)) for i in (0, 2)]
-  state = cj.init_coprune_state(params, jax.tree.map(lambda w: 0.9 * w, params),
-                                ratios, 0.5)
-  step = cj.make_cooperative_step(apply_fn, ratios)
+  coprune = cj.published_coprune(ratios, cj.classification_objective(apply_fn))
+  state = coprune.init(params, jax.tree.map(lambda w: 0.9 * w, params), 0.5)
+  step = coprune.step
   for _ in range(5):  # compile and warm up
     state, metrics = step(state, *batches)
     jax.block_until_ready(metrics)

@@ -36,19 +36,21 @@ def batches(step):
   return source, target
 
 
-def initial_state(ratios):
+def initial_state(coprune):
   source = CifarNet(num_classes=10).init(
       jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
   target = jax.tree.map(lambda w: 1.05 * w + 1e-3, source)
-  return cj.init_coprune_state(source, target, ratios, alpha=0.7)
+  return coprune.init(source, target, alpha=0.7)
 
 
 def cooperative_steps_on(mesh):
   source = CifarNet(num_classes=10).init(
       jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
   ratios = cj.keep_ratio_tree(source, protocol.CIFAR_NET_KEEP_RATIOS_10_4)
-  state = initial_state(ratios)
-  step = cj.make_cooperative_step(apply_fn, ratios)
+  coprune = cj.published_coprune(ratios,
+                                 cj.classification_objective(apply_fn))
+  state = initial_state(coprune)
+  step = coprune.step
   if mesh is not None:
     shardings = sharding.state_shardings(state, mesh, SHARD_RULES)
     state = jax.device_put(state, shardings)

@@ -146,17 +146,17 @@ def test_a_one_device_mesh_runs_the_step_unchanged():
   def apply_fn(p, x):
     return x @ p["w"]
 
-  state = cj.init_coprune_state(params, params, ratios, alpha=0.5)
-  reference = cj.init_coprune_state(params, params, ratios, alpha=0.5)
+  coprune = cj.published_coprune(ratios,
+                                 cj.classification_objective(apply_fn))
+  state = coprune.init(params, params, alpha=0.5)
+  reference = coprune.init(params, params, alpha=0.5)
   mesh = sharding.data_mesh(1)
   shardings = sharding.state_shardings(state, mesh)
-  step = sharding.sharded_step(cj.make_cooperative_step(apply_fn, ratios),
-                               shardings, mesh)
+  step = sharding.sharded_step(coprune.step, shardings, mesh)
   batch = (jnp.ones((4, 6)), jnp.array([0, 1, 2, 0]))
   state, _ = step(jax.device_put(state, shardings),
                   *sharding.global_batch((batch, batch), mesh))
-  reference, _ = cj.make_cooperative_step(apply_fn, ratios)(reference, batch,
-                                                            batch)
+  reference, _ = coprune.step(reference, batch, batch)
   np.testing.assert_allclose(state.target_params["w"],
                              reference.target_params["w"], rtol=1e-6)
   np.testing.assert_array_equal(state.target_masks["w"],

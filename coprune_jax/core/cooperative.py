@@ -1,27 +1,37 @@
-"""The cooperative (Co-Prune) training step for a source and a target model.
+"""Cooperative (Co-Prune) training of a source and a target model.
 
 Co-Prune is two ordinary train steps, one per domain, jitted together: each
-model trains on its own data with its own loss under its own `cj.pruned`
-optimizer (Adam with the plateau-controlled learning rate by default). The
-source's pruner keeps its largest weights; the target's (a cooperative
-pruner) ranks the fused weights of the updated source and the target (for
-plain top-k masks both are selected together, after both updates). The
-only coupling is that target mask; the state is the two domains' train
-states plus alpha and the stage index.
+model trains on its own data with its own objective under its own
+`cj.pruned` transformation. With the published pruners the source keeps its
+largest weights (`pruners.magnitude`) and the target ranks the fused
+weights of the updated source and the target (`pruners.cooperative`), but
+any pruner may drive either domain. The only coupling is the partner's
+params (and the stage's alpha) handed to each update; the state is the two
+domains' train states plus alpha and the stage index.
+
+  adam = cj.adam_with_plateau(1e-3)  # the protocol's optimizer
+  coprune = cj.cooperative_pruning(
+      cj.pruned(adam, cj.pruners.magnitude(ratios)),
+      cj.pruned(adam, cj.pruners.cooperative(ratios, alpha=0.7)),
+      cj.classification_objective(apply_fn))
+  state = coprune.init(source_params, target_params, alpha=0.7)
+  state, metrics = coprune.step(state, source_batch, target_batch)
+
+(`published_coprune(ratios, objective)` builds the same.)
 """
 
 import dataclasses
-from typing import Any, Callable, NamedTuple, Optional, Union
+import functools
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from coprune_jax.core import domain_step
 from coprune_jax.core import losses
 from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import plateau
-from coprune_jax.core import pruners as pruners_lib
+from coprune_jax.core import pruners
 from coprune_jax.core import pruning
 from coprune_jax.core import tree_paths
 from coprune_jax.core.domain_step import DomainState
@@ -49,248 +59,256 @@ class CoPruneState(NamedTuple):
       lambda self: plateau.plateau_of(self.target.opt_state))
 
 
-def init_coprune_state(source_params: PyTree, target_params: PyTree,
-                       keep_ratios: PyTree, alpha: float = 0.7,
-                       learning_rate: float = 1e-3,
-                       source_model_state: PyTree = None,
-                       target_model_state: PyTree = None,
-                       masks: Optional[tuple] = None,
-                       optimizer: Optional[optax.GradientTransformation] = None
-                       ) -> CoPruneState:
-  """Starts a cooperative run: masks all ones, fresh optimizers, stage 0.
+def _check_pruned(tx, domain: str) -> None:
+  if not isinstance(tx, pruning.PrunedTransformation):
+    raise TypeError(
+        f"{domain}_tx must be a cj.pruned(optimizer, pruner) transformation, "
+        f"got {type(tx).__name__}; put other transformations inside it, "
+        f"e.g. cj.pruned(optax.chain(optax.clip_by_global_norm(1.0), "
+        f"optax.adam(1e-3)), pruner)")
 
-  Args:
-    source_params: the source model trained on source data (W_s).
-    target_params: that model fine-tuned on the target data (W_t).
-    keep_ratios: from `keep_ratio_tree`, shared by both domains (unused, may
-      be None, when `masks` is given).
-    alpha: transfer factor of the first stage.
-    learning_rate: the starting learning rate of both domains' default
-      optimizer (`adam_with_plateau`).
-    source_model_state, target_model_state: optional non-trained model
-      variables (e.g. Flax `batch_stats`), for models with such state.
-    masks: optional (source masks, target masks) to start from instead of
-      all ones where `keep_ratios` prunes, e.g. the reference's pruned
-      start, or the all-ones version of another mask function's masks
-      (channel masks also cover biases).
-    optimizer: the transformation both domains train with, instead of
-      `plateau.adam_with_plateau(learning_rate)`; pass the same to
-      `make_cooperative_step` and `begin_stage`.
+
+def _same_tree(a: PyTree, b: PyTree) -> bool:
+  """Whether two keep-ratio trees (Python numbers, None) are equal."""
+  is_none = lambda x: x is None
+  leaves_a, structure_a = jax.tree.flatten(a, is_leaf=is_none)
+  leaves_b, structure_b = jax.tree.flatten(b, is_leaf=is_none)
+  return structure_a == structure_b and leaves_a == leaves_b
+
+
+def _without_mask_updates(tx: pruning.PrunedTransformation):
+  return pruning.pruned(tx.inner,
+                        dataclasses.replace(tx.pruner, update_every=0))
+
+
+@dataclasses.dataclass(frozen=True)
+class CooperativePruning:
+  """A source and a target model pruned together; see `cooperative_pruning`.
+
+  Attributes:
+    source_tx, target_tx: each domain's `cj.pruned(optimizer, pruner)`.
+    objective: `objective(masked_params, model_state, batch) -> (loss,
+      (model_state, metrics))` of the target (`losses.Objective`).
+    source_objective: the source's, if it differs (default `objective`).
+    source_steps: source updates per step, each on its own batch.
   """
-  tree_paths.check_same_layout(source_params, target_params, "source params",
-                               "target params")
-  masks_lib.check_alpha(alpha)
-  if masks is None:
-    tree_paths.check_same_layout(keep_ratios, source_params,
-                                 "keep-ratio tree", "params",
-                                 compare_shapes=False)
-    masks = (masks_lib.all_ones_masks(source_params, keep_ratios),
-             masks_lib.all_ones_masks(target_params, keep_ratios))
-  masks_lib.check_masks(source_params, masks[0])
-  masks_lib.check_masks(target_params, masks[1])
-  optimizer = optimizer or plateau.adam_with_plateau(learning_rate)
-  return CoPruneState(
-      source=domain_step.init_domain_state(source_params, masks[0], optimizer,
-                                           source_model_state),
-      target=domain_step.init_domain_state(target_params, masks[1], optimizer,
-                                           target_model_state),
-      alpha=jnp.asarray(alpha, jnp.float32),
-      stage=jnp.zeros((), jnp.int32))
+  source_tx: pruning.PrunedTransformation
+  target_tx: pruning.PrunedTransformation
+  objective: losses.Objective
+  source_objective: Optional[losses.Objective] = None
+  source_steps: int = 1
 
+  def __post_init__(self):
+    _check_pruned(self.source_tx, "source")
+    _check_pruned(self.target_tx, "target")
+    if (isinstance(self.source_steps, bool)
+        or not isinstance(self.source_steps, int) or self.source_steps < 1):
+      raise ValueError(f"source_steps must be an integer >= 1, got "
+                       f"{self.source_steps!r}")
 
-def coprune_pruners(keep_ratios: PyTree,
-                    fusion: Union[str, masks_lib.Fusion] = "signed",
-                    scope: str = "layer",
-                    straight_through_gradient: bool = True,
-                    update_masks: bool = True,
-                    mask_fn: Optional[Callable[..., tuple]] = None,
-                    hysteresis: float = 0.0, gradual_steps: int = 0
-                    ) -> tuple[pruners_lib.Pruner, pruners_lib.Pruner]:
-  """(source pruner, target pruner) of the cooperative step; see there."""
-  gradient = "straight_through" if straight_through_gradient else "masked"
-  update_every = 1 if update_masks else 0
-  if mask_fn is None:
-    if gradual_steps:
-      # Co-Prune recomputes both domains' masks at every step, past the
-      # schedule's end too.
-      source = pruners_lib.gradual_magnitude(
-          keep_ratios, begin_step=0, end_step=gradual_steps,
-          update_every=update_every, gradient=gradient, fixed_from_end=False)
+  def init(self, source_params: PyTree, target_params: PyTree,
+           alpha: float = 0.7, source_model_state: PyTree = None,
+           target_model_state: PyTree = None,
+           masks: Optional[tuple] = None) -> CoPruneState:
+    """Starts a cooperative run at stage 0 with fresh optimizers.
+
+    Args:
+      source_params: the source model trained on source data (W_s).
+      target_params: that model fine-tuned on the target data (W_t).
+      alpha: transfer factor of the first stage.
+      source_model_state, target_model_state: optional non-trained model
+        variables (e.g. Flax `batch_stats`), for models with such state.
+      masks: optional (source masks, target masks) to start from, e.g.
+        `first_masks(...)` or a channel mask function's; by default each
+        transformation's own initial masks (`tx.init`).
+    """
+    tree_paths.check_same_layout(source_params, target_params,
+                                 "source params", "target params")
+    masks_lib.check_alpha(alpha)
+
+    def start(tx, params, own_masks, model_state):
+      if own_masks is None:
+        own_masks = pruning.masks_of(tx.init(params))
+      return domain_step.init_domain_state(params, own_masks, tx,
+                                           model_state)
+
+    source_masks, target_masks = (None, None) if masks is None else masks
+    return CoPruneState(
+        source=start(self.source_tx, source_params, source_masks,
+                     source_model_state),
+        target=start(self.target_tx, target_params, target_masks,
+                     target_model_state),
+        alpha=jnp.asarray(alpha, jnp.float32),
+        stage=jnp.zeros((), jnp.int32))
+
+  def first_masks(self, source_params: PyTree, target_params: PyTree,
+                  alpha: float) -> tuple[PyTree, PyTree]:
+    """(source masks, target masks) that each pruner computes from the
+    start's weights, before any update (the reference code prunes before
+    its first iteration)."""
+    count = jnp.zeros((), jnp.int32)
+
+    def masks_of(pruner, params, partner):
+      return pruner.masks_fn(params, pruner.keep_ratio_tree(params), partner,
+                             count, grads=None, masks=None, alpha=alpha)
+
+    return (masks_of(self.source_tx.pruner, source_params, target_params),
+            masks_of(self.target_tx.pruner, target_params, source_params))
+
+  @functools.cached_property
+  def step(self) -> Callable[[CoPruneState, Any, Any],
+                             tuple[CoPruneState, dict]]:
+    """The jitted `step(state, source_batch, target_batch) -> (state,
+    metrics)`: `source_steps` source updates, then one target update with
+    the updated source as partner and the state's alpha.
+
+    Batches are `(inputs, labels)`; with `source_steps > 1` every array of
+    `source_batch` has a second axis of that length, (batch, source_steps,
+    ...), and the source metrics are their means. The input state's
+    buffers are donated. `metrics` are both domains' objective metrics,
+    prefixed "source_" and "target_", measured on the masked models before
+    the update.
+    """
+    return jax.jit(self._step, donate_argnums=0)
+
+  def _step(self, state: CoPruneState, source_batch, target_batch):
+    source_pruner, target_pruner = self.source_tx.pruner, self.target_tx.pruner
+    # Two top-k pruners at the same budget: both domains' masks are
+    # selected together after both updates, one pass instead of two on an
+    # accelerator; each layer's selection is exact and independent of the
+    # others, so the masks are the pruners' own.
+    joint = (source_pruner.scores_fn is not None
+             and target_pruner.scores_fn is not None
+             and source_pruner.update_every == 1
+             and target_pruner.update_every == 1
+             and source_pruner.scope == target_pruner.scope)
+    if joint:
+      source_ratios = source_pruner.keep_ratio_tree(state.source.params)
+      target_ratios = target_pruner.keep_ratio_tree(state.target.params)
+      joint = _same_tree(source_ratios, target_ratios)
+    last_source_tx, target_tx = self.source_tx, self.target_tx
+    if joint:
+      last_source_tx = _without_mask_updates(self.source_tx)
+      target_tx = _without_mask_updates(self.target_tx)
+    source_objective = self.source_objective or self.objective
+    source_update, last_source_update = (
+        domain_step.make_domain_update(source_objective, tx)
+        for tx in (self.source_tx, last_source_tx))
+    target_update = domain_step.make_domain_update(self.objective, target_tx)
+
+    source_partner = ({"partner_params": state.target.params}
+                      if source_pruner.needs_partner else {})
+    source = state.source
+    if self.source_steps == 1:
+      source, source_metrics = last_source_update(source, source_batch,
+                                                  **source_partner)
     else:
-      source = pruners_lib.magnitude(keep_ratios, scope=scope,
-                                     update_every=update_every,
-                                     gradient=gradient)
-    return source, pruners_lib.cooperative(
-        keep_ratios, 0.0, fusion, scope=scope, update_every=update_every,
-        gradient=gradient, hysteresis=hysteresis,
-        gradual_steps=gradual_steps)
-
-  # A joint mask function: the source's masks depend on the source alone.
-  def source_masks(params, keep_ratios, partner_params, count, **extra_args):
-    del keep_ratios, partner_params, count, extra_args
-    return mask_fn(params, params, jnp.zeros((), jnp.float32))[0]
-
-  def target_masks(params, keep_ratios, partner_params, count, *, alpha,
-                   **extra_args):
-    del keep_ratios, count, extra_args
-    return mask_fn(partner_params, params, alpha)[1]
-
-  # The masks' layout is the mask function's (given to init_coprune_state):
-  # the keep ratios are placeholders.
-  every_leaf = lambda name, leaf: True
-  return (pruners_lib.Pruner(1.0, source_masks, update_every, gradient,
-                             prunable=every_leaf),
-          pruners_lib.Pruner(1.0, target_masks, update_every, gradient,
-                             needs_partner=True, prunable=every_leaf))
-
-
-def make_cooperative_step(
-    apply_fn: Callable[..., Any],
-    keep_ratios: PyTree,
-    loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = (
-        losses.cross_entropy_loss),
-    fusion: Union[str, masks_lib.Fusion] = "signed",
-    scope: str = "layer",
-    has_model_state: bool = False,
-    straight_through_gradient: bool = True,
-    update_masks: bool = True,
-    mask_fn: Optional[Callable[..., tuple]] = None,
-    optimizer: Optional[optax.GradientTransformation] = None,
-    hysteresis: float = 0.0,
-    gradual_steps: int = 0,
-    source_steps: int = 1,
-) -> Callable[[CoPruneState, Any, Any], tuple[CoPruneState, dict]]:
-  """Builds the jitted `step(state, source_batch, target_batch)`.
-
-  The step is two ordinary train steps (`domain_step`): the source under
-  `cj.pruned(optimizer, pruners.magnitude(keep_ratios))`, then the target
-  under `cj.pruned(optimizer, pruners.cooperative(keep_ratios, ...))` with
-  the updated source as partner and the state's alpha.
-
-  Args:
-    apply_fn: `apply_fn(params, inputs) -> logits`, or with `has_model_state`
-      `apply_fn(params, model_state, inputs) -> (logits, new_model_state)`.
-      The same function serves both domains (same architecture).
-    keep_ratios: from `keep_ratio_tree` (static: fixes the kept counts).
-    loss_fn: `loss_fn(logits, labels) -> scalar`.
-    fusion: target-mask fusion, see `cooperative_masks`.
-    scope: "layer" or "global" ranking, see `score_masks`.
-    has_model_state: whether `apply_fn` takes and returns model state.
-    straight_through_gradient: give pruned weights the full gradient
-      (dynamic pruning); False gives them no update at all.
-    update_masks: recompute both masks after every update (Co-Prune); False
-      keeps the state's masks fixed (one-time Co-Prune, fixed-mask retraining).
-    mask_fn: `mask_fn(source_params, target_params, alpha) -> (source_masks,
-      target_masks)`, jittable, replacing `cooperative_masks` (then
-      `keep_ratios`, `fusion` and `scope` are unused), e.g. the channel
-      masks of `structured.cooperative.cooperative_channel_masks`.
-    optimizer: both domains' transformation (default `adam_with_plateau`;
-      its learning rate comes from the state), the one given to
-      `init_coprune_state`.
-    hysteresis, gradual_steps: options of `pruners.cooperative` (the
-      source follows `pruners.gradual_magnitude` with `gradual_steps` of
-      its own updates).
-    source_steps: source updates per step, each on its own batch: then every
-      array of `source_batch` has a second axis of this length, (batch,
-      source_steps, ...), and the source metrics are their means. The
-      published step is 1; with few target labels an epoch is a step or
-      two, and the source, pruned alongside, trains no longer than the
-      target (RESULTS.md).
-
-  Returns:
-    A jitted function `step(state, source_batch, target_batch) -> (state,
-    metrics)` with batches `(inputs, labels)`; the input state's buffers are
-    donated, so do not reuse it. `metrics` holds both domains' loss and, for
-    integer labels, accuracy, measured on the masked models before the update.
-  """
-  if source_steps < 1:
-    raise ValueError(f"source_steps must be >= 1, got {source_steps}")
-  source_pruner, target_pruner = coprune_pruners(
-      keep_ratios, fusion, scope, straight_through_gradient, update_masks,
-      mask_fn, hysteresis, gradual_steps)
-  # Plain top-k masks of both domains are selected together after both
-  # updates: one selection of both trees costs less than two on a GPU
-  # (RESULTS.md, issue 15), and the masks are the pruners' own (each layer's
-  # selection is exact and independent of the others).
-  joint_masks = (update_masks and mask_fn is None and not hysteresis
-                 and not gradual_steps)
-  last_source_pruner = source_pruner
-  if joint_masks:
-    last_source_pruner = dataclasses.replace(source_pruner, update_every=0)
-    target_pruner = dataclasses.replace(target_pruner, update_every=0)
-  optimizer = optimizer or plateau.adam_with_plateau()
-  objective = losses.classification_objective(apply_fn, loss_fn,
-                                                    has_model_state)
-  source_update, last_source_update, target_update = (
-      domain_step.make_domain_update(objective,
-                                     pruning.pruned(optimizer, pruner))
-      for pruner in (source_pruner, last_source_pruner, target_pruner))
-
-  def train_source(source, source_batch):
-    if source_steps == 1:
-      return last_source_update(source, source_batch)
-    # Unrolled: a `lax.scan` of these updates ran ~15x slower per update on
-    # the CPU backend (10 CIFAR-Net updates, JAX 0.10.2).
-    metrics = []
-    for i in range(source_steps):
-      batch = jax.tree.map(lambda a: a[:, i], source_batch)
-      update = last_source_update if i == source_steps - 1 else source_update
-      source, step_metrics = update(source, batch)
-      metrics.append(step_metrics)
-    return source, jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)), *metrics)
-
-  def step(state: CoPruneState, source_batch, target_batch):
-    source, source_metrics = train_source(state.source, source_batch)
+      # Unrolled: a `lax.scan` of these updates ran ~15x slower per update
+      # on the CPU backend (10 CIFAR-Net updates, JAX 0.10.2).
+      metrics = []
+      for i in range(self.source_steps):
+        batch = jax.tree.map(lambda a, i=i: a[:, i], source_batch)
+        update = (last_source_update if i == self.source_steps - 1
+                  else source_update)
+        source, step_metrics = update(source, batch, **source_partner)
+        metrics.append(step_metrics)
+      source_metrics = jax.tree.map(lambda *m: jnp.mean(jnp.stack(m)),
+                                    *metrics)
     target, target_metrics = target_update(
         state.target, target_batch, partner_params=source.params,
         alpha=state.alpha)
-    if joint_masks:
-      source_masks, target_masks = masks_lib.cooperative_masks(
-          source.params, target.params, state.alpha,
-          source_pruner.keep_ratio_tree(source.params), fusion, scope)
+    if joint:
+      source_masks, target_masks = masks_lib.score_mask_trees(
+          [source_pruner.scores_fn(source.params, source_ratios,
+                                   target.params, source.opt_state.count,
+                                   alpha=state.alpha),
+           target_pruner.scores_fn(target.params, target_ratios,
+                                   source.params, target.opt_state.count,
+                                   alpha=state.alpha)],
+          source_ratios, source_pruner.scope)
       source = domain_step.with_masks(source, source_masks)
       target = domain_step.with_masks(target, target_masks)
     metrics = {f"source_{k}": v for k, v in source_metrics.items()}
     metrics.update({f"target_{k}": v for k, v in target_metrics.items()})
     return state._replace(source=source, target=target), metrics
 
-  return jax.jit(step, donate_argnums=0)
+  def begin_stage(self, state: CoPruneState, alpha: float,
+                  stage: Optional[int] = None) -> CoPruneState:
+    """Moves to the next alpha stage with both optimizers started afresh.
+
+    Pass the restored best state of the finished stage, as the protocol
+    asks; params, masks and update counts carry over.
+    """
+    masks_lib.check_alpha(alpha)
+    next_stage = state.stage + 1 if stage is None else stage
+    return state._replace(
+        source=domain_step.with_fresh_optimizer(state.source, self.source_tx),
+        target=domain_step.with_fresh_optimizer(state.target, self.target_tx),
+        alpha=jnp.asarray(alpha, jnp.float32),
+        stage=jnp.asarray(next_stage, jnp.int32))
+
+  @staticmethod
+  def end_epoch(state: CoPruneState, source_loss, target_loss,
+                patience: int = 3, factor: float = 0.1) -> CoPruneState:
+    """Feeds each domain's mean training loss of the epoch to its plateau
+    control (optimizers with `plateau.scale_by_plateau`)."""
+    source, target = state.source, state.target
+    return state._replace(
+        source=source._replace(opt_state=plateau.plateau_end_epoch(
+            source.opt_state, source_loss, patience, factor)),
+        target=target._replace(opt_state=plateau.plateau_end_epoch(
+            target.opt_state, target_loss, patience, factor)))
+
+  @staticmethod
+  def stage_finished(state: CoPruneState, min_learning_rate: float = 1e-6,
+                     max_epochs: int = 100) -> bool:
+    """Whether the current stage reached its optimum (target lr < 1e-6)."""
+    return bool(plateau.reached_optimum(state.target_plateau,
+                                        min_learning_rate, max_epochs))
 
 
-def end_epoch(state: CoPruneState, source_loss, target_loss,
-              patience: int = 3, factor: float = 0.1) -> CoPruneState:
-  """Feeds each domain's mean training loss of the epoch to its plateau control."""
-  source, target = state.source, state.target
-  return state._replace(
-      source=source._replace(opt_state=plateau.plateau_end_epoch(
-          source.opt_state, source_loss, patience, factor)),
-      target=target._replace(opt_state=plateau.plateau_end_epoch(
-          target.opt_state, target_loss, patience, factor)))
+def cooperative_pruning(source_tx: pruning.PrunedTransformation,
+                        target_tx: pruning.PrunedTransformation,
+                        objective: losses.Objective, *,
+                        source_objective: Optional[losses.Objective] = None,
+                        source_steps: int = 1) -> CooperativePruning:
+  """Co-Prune from two pruned transformations and the objective(s).
 
+  Args:
+    source_tx: the source's `cj.pruned(optimizer, pruner)`; published:
+      `pruners.magnitude(keep_ratios)` under
+      `plateau.adam_with_plateau(1e-3)`.
+    target_tx: the target's; published: `pruners.cooperative(keep_ratios,
+      alpha)` under the same optimizer. Its pruner gets the updated
+      source's params as partner and the state's alpha at every update.
+    objective: the target's `losses.Objective`, e.g.
+      `losses.classification_objective(apply_fn)`.
+    source_objective: the source's, if it differs.
+    source_steps: source updates per step, each on its own batch. The
+      published step is 1; with few target labels an epoch is a step or
+      two, and the source, pruned alongside, then trains no longer than
+      the target.
 
-def stage_finished(state: CoPruneState, min_learning_rate: float = 1e-6,
-                   max_epochs: int = 100) -> bool:
-  """Whether the current alpha stage reached its optimum (target lr < 1e-6)."""
-  return bool(plateau.reached_optimum(state.target_plateau, min_learning_rate,
-                                      max_epochs))
-
-
-def begin_stage(state: CoPruneState, alpha: float,
-                learning_rate: float = 1e-3,
-                stage: Optional[int] = None,
-                optimizer: Optional[optax.GradientTransformation] = None
-                ) -> CoPruneState:
-  """Moves to the next alpha stage with fresh optimizers at `learning_rate`.
-
-  Pass the restored best state of the finished stage, as the protocol asks;
-  params and masks carry over. `optimizer` as given to `init_coprune_state`
-  (then `learning_rate` is unused).
+  Returns:
+    A `CooperativePruning`: `init`, `first_masks`, the jitted `step`,
+    `end_epoch`, `stage_finished` and `begin_stage`.
   """
-  masks_lib.check_alpha(alpha)
-  optimizer = optimizer or plateau.adam_with_plateau(learning_rate)
+  return CooperativePruning(source_tx, target_tx, objective,
+                            source_objective, source_steps)
 
-  next_stage = state.stage + 1 if stage is None else stage
-  fresh = lambda domain: domain_step.with_fresh_optimizer(domain, optimizer)
-  return state._replace(source=fresh(state.source), target=fresh(state.target),
-                        alpha=jnp.asarray(alpha, jnp.float32),
-                        stage=jnp.asarray(next_stage, jnp.int32))
+
+def published_coprune(keep_ratios: PyTree, objective: losses.Objective,
+                      learning_rate: float = 1e-3, fusion="signed",
+                      scope: str = "layer",
+                      source_steps: int = 1) -> CooperativePruning:
+  """Co-Prune as published: both domains under Adam with the plateau rule
+  at `learning_rate`, the source keeping its largest weights, the target
+  the largest fused weights (`pruners.cooperative`, `fusion`); both
+  recompute their masks after every update with straight-through
+  gradients. `keep_ratios` as `cj.keep_ratio_tree` takes them."""
+  optimizer = plateau.adam_with_plateau(learning_rate)
+  return cooperative_pruning(
+      pruning.pruned(optimizer, pruners.magnitude(keep_ratios, scope=scope)),
+      pruning.pruned(optimizer, pruners.cooperative(keep_ratios, 0.0, fusion,
+                                                    scope=scope)),
+      objective, source_steps=source_steps)

@@ -33,8 +33,8 @@ class DomainState(NamedTuple):
 def init_domain_state(params: PyTree, masks: PyTree,
                       optimizer: optax.GradientTransformation,
                       model_state: PyTree = None, count=0) -> DomainState:
-  """A model starting from `masks` under `cj.pruned(optimizer, ...)`, after
-  `count` updates. Own copies of the arrays: the steps donate the state, so
+  """A model starting from `masks` under `cj.pruned(optimizer, ...)` (give
+  either), after `count` updates. Own copies of the arrays: the steps donate the state, so
   the caller's arrays survive and one array may start two models."""
   params, masks, model_state = jax.tree.map(jnp.copy,
                                             (params, masks, model_state))
@@ -43,12 +43,12 @@ def init_domain_state(params: PyTree, masks: PyTree,
 
 
 def with_fresh_optimizer(state: DomainState,
-                         optimizer: optax.GradientTransformation
-                         ) -> DomainState:
-  """`state` with `optimizer` started afresh (a new stage); params and masks
+                         tx: optax.GradientTransformation) -> DomainState:
+  """`state` with its optimizer started afresh (a new stage): `tx` is the
+  `cj.pruned` transformation or the optimizer it wraps. Params and masks
   stay, and the update count goes on, as schedules of the count expect."""
   return state._replace(opt_state=pruning.init_with_masks(
-      optimizer, state.params, state.masks, state.opt_state.count))
+      tx, state.params, state.masks, state.opt_state.count))
 
 
 def with_masks(state: DomainState, masks: PyTree) -> DomainState:

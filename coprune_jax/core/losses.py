@@ -16,11 +16,14 @@ def cross_entropy_loss(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def classification_objective(apply_fn: Callable[..., Any],
-                             loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-                             has_model_state: bool) -> Objective:
+def classification_objective(
+    apply_fn: Callable[..., Any],
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy_loss,
+    has_model_state: bool = False) -> Objective:
   """`loss_fn(apply_fn(params, inputs), labels)` on batches (inputs, labels).
 
+  `apply_fn(params, inputs) -> logits`, or with `has_model_state`
+  `apply_fn(params, model_state, inputs) -> (logits, new_model_state)`.
   Metrics: the loss and, for integer labels, the accuracy.
   """
   def objective(params, model_state, batch):

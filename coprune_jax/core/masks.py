@@ -105,7 +105,7 @@ def score_masks(scores: PyTree, keep_ratios: PyTree,
   return score_mask_trees([scores], keep_ratios, scope, count_of)[0]
 
 
-def _magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
+def magnitudes(params: PyTree, keep_ratios: PyTree) -> PyTree:
   """|w| where `keep_ratios` prunes, None elsewhere."""
   tree_paths.check_same_layout(keep_ratios, params, "keep-ratio tree", "params",
                                compare_shapes=False)
@@ -118,7 +118,7 @@ def magnitude_masks(params: PyTree, keep_ratios: PyTree, scope: str = "layer",
                     count_of: CountOf = keep_ratios_lib.kept_count) -> PyTree:
   """Masks keeping the largest-magnitude weights: Imp(w) = |w| (`scope` and
   `count_of` as in `score_masks`)."""
-  return score_masks(_magnitudes(params, keep_ratios), keep_ratios, scope,
+  return score_masks(magnitudes(params, keep_ratios), keep_ratios, scope,
                      count_of)
 
 
@@ -206,7 +206,7 @@ def cooperative_scores(source_params: PyTree, target_params: PyTree, alpha,
                        ) -> tuple[PyTree, PyTree]:
   """The score trees `cooperative_masks` ranks: |W_s| and the fused weights."""
   fuse = resolve_fusion(fusion)
-  source_scores = _magnitudes(source_params, keep_ratios)
+  source_scores = magnitudes(source_params, keep_ratios)
   fused_scores = tree_paths.map_with_names(
       lambda _, keep_ratio, ws, wt: (None if keep_ratio is None
                                      else fuse(ws, wt, alpha)),

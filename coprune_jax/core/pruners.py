@@ -16,7 +16,7 @@ random, saliency (SNIP), N:M, SET and RigL.
 
 import dataclasses
 import zlib
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -60,6 +60,12 @@ class Pruner:
     needs_partner: whether `update` needs `partner_params`.
     prunable: `(name, leaf) -> bool`, the parameters keep ratios may prune.
     zero_grown: weights a mask update brings back start at zero (RigL).
+    scores_fn: for pruners whose masks are the top weights of a score:
+      `scores_fn(params, keep_ratios, partner_params, count, **extra_args)
+      -> score tree`, with `masks_fn` the `score_masks` of those scores at
+      `scope`. Declaring it lets a caller select several pruners' masks in
+      one pass (the cooperative step does); None otherwise.
+    scope: the ranking of `scores_fn`'s scores, "layer" or "global".
   """
   keep_ratios: Any
   masks_fn: MasksFn
@@ -69,6 +75,8 @@ class Pruner:
   needs_partner: bool = False
   prunable: Callable[[str, Any], bool] = tree_paths.is_weight_kernel
   zero_grown: bool = False
+  scores_fn: Optional[Callable[..., PyTree]] = None
+  scope: str = "layer"
 
   def __post_init__(self):
     if self.gradient not in GRADIENTS:
@@ -108,12 +116,22 @@ def magnitude(keep_ratios, *, scope: str = "layer", update_every: int = 1,
   """
   masks_lib.check_scope(scope)
 
-  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+  def scores_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
     del partner_params, count, extra_args
-    return masks_lib.magnitude_masks(params, keep_ratio_tree, scope)
+    return masks_lib.magnitudes(params, keep_ratio_tree)
 
-  return Pruner(keep_ratios, masks_fn, update_every, gradient, initial,
-                needs_partner=False, prunable=prunable)
+  return Pruner(keep_ratios, _top_scores(scores_fn, scope), update_every,
+                gradient, initial, needs_partner=False, prunable=prunable,
+                scores_fn=scores_fn, scope=scope)
+
+
+def _top_scores(scores_fn, scope: str) -> MasksFn:
+  """The masks_fn keeping the top `scores_fn` scores at `scope`."""
+  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+    return masks_lib.score_masks(
+        scores_fn(params, keep_ratio_tree, partner_params, count,
+                  **extra_args), keep_ratio_tree, scope)
+  return masks_fn
 
 
 def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
@@ -162,7 +180,8 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
   if not callable(alpha):
     masks_lib.check_alpha(alpha)
 
-  def masks_fn(params, keep_ratio_tree, partner_params, count, **extra_args):
+  def scores_fn(params, keep_ratio_tree, partner_params, count,
+                **extra_args):
     tree_paths.check_same_layout(partner_params, params, "partner_params",
                                  "params")
     if "alpha" in extra_args:
@@ -170,23 +189,35 @@ def cooperative(keep_ratios, alpha: Union[float, Callable[[Any], Any]],
     else:
       current = alpha(count) if callable(alpha) else alpha
     masks_lib.check_alpha(current)
-    _, fused = masks_lib.cooperative_scores(partner_params, params, current,
-                                            keep_ratio_tree, fuse)
-    if hysteresis:
-      masks = extra_args.get("masks")
+    return masks_lib.cooperative_scores(partner_params, params, current,
+                                        keep_ratio_tree, fuse)[1]
+
+  if hysteresis:
+    def masks_fn(params, keep_ratio_tree, partner_params, count, *, masks,
+                 **extra_args):
+      fused = scores_fn(params, keep_ratio_tree, partner_params, count,
+                        **extra_args)
+      if masks is None:  # no mask state yet: the band has nothing to hold
+        return masks_lib.score_masks(fused, keep_ratio_tree, scope)
       return tree_paths.map_with_names(
           lambda _, ratio, score, mask: None if ratio is None else (
               dns_lib.surgery(score, mask, *dns_lib.budget_thresholds(
                   score, mask, ratio, hysteresis))),
           keep_ratio_tree, fused, masks)
-    if gradual_steps:
+  elif gradual_steps:
+    def masks_fn(params, keep_ratio_tree, partner_params, count,
+                 **extra_args):
+      fused = scores_fn(params, keep_ratio_tree, partner_params, count,
+                        **extra_args)
       return masks_lib.score_masks(
           fused, keep_ratio_tree, scope,
           count_of=gradual_count_of(count, 0, gradual_steps))
-    return masks_lib.score_masks(fused, keep_ratio_tree, scope)
-
+  else:
+    masks_fn = _top_scores(scores_fn, scope)
+  plain_top_k = not hysteresis and not gradual_steps
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
-                needs_partner=True, prunable=prunable)
+                needs_partner=True, prunable=prunable,
+                scores_fn=scores_fn if plain_top_k else None, scope=scope)
 
 
 def gradual_keep_ratio(step, final_keep_ratio, begin_step: int, end_step: int,

@@ -43,8 +43,22 @@ def _zero_pruned(tree: PyTree, masks: PyTree) -> PyTree:
           x.dtype), masks, tree, is_leaf=lambda m: m is None)
 
 
+class PrunedTransformation(optax.GradientTransformationExtraArgs):
+  """What `pruned(tx, pruner)` returns: an optax transformation (it chains,
+  jits and checkpoints like any) that also names its `pruner` and its
+  `inner` transformation, so that callers can start it from given masks
+  (`init_with_masks`) or select several pruners' masks together."""
+
+  def __new__(cls, init, update, *, pruner: Pruner,
+              inner: optax.GradientTransformation):
+    transformation = super().__new__(cls, init, update)
+    transformation.pruner = pruner
+    transformation.inner = inner
+    return transformation
+
+
 def pruned(tx: optax.GradientTransformation,
-           pruner: Pruner) -> optax.GradientTransformationExtraArgs:
+           pruner: Pruner) -> PrunedTransformation:
   """Wraps `tx` so that it trains a pruned model; masks live in its state.
 
   `update(grads, state, params, partner_params=None, **extra_args)` needs
@@ -110,7 +124,7 @@ def pruned(tx: optax.GradientTransformation,
             grown, updates, params, is_leaf=lambda m: m is None)
     return updates, PrunedState(inner_state, masks, count)
 
-  return optax.GradientTransformationExtraArgs(init, update)
+  return PrunedTransformation(init, update, pruner=pruner, inner=tx)
 
 
 def init_with_masks(tx: optax.GradientTransformation, params: PyTree,
@@ -120,9 +134,12 @@ def init_with_masks(tx: optax.GradientTransformation, params: PyTree,
   For masks from elsewhere (a one-shot criterion such as OBD, the reference's
   pruned start, a previous stage) and for `pruners.fixed()`; `count` sets
   the number of updates so far (schedules and `update_every` read it).
+  `tx` is the pruned transformation or the one it wraps; its inner state
+  starts afresh (e.g. a new stage's Adam).
   """
   masks_lib.check_masks(params, masks)
-  return PrunedState(tx.init(params), masks, jnp.asarray(count, jnp.int32))
+  inner = tx.inner if isinstance(tx, PrunedTransformation) else tx
+  return PrunedState(inner.init(params), masks, jnp.asarray(count, jnp.int32))
 
 
 def masks_of(state: Any) -> PyTree:

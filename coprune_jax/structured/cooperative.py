@@ -3,14 +3,15 @@
 The source keeps its own best channels; the target keeps the channels with
 the best fused score alpha * S_source + (1 - alpha) * S_target, where S is
 a channel criterion computed from the params ("l1", "fpgm" or "slimming").
-The mask function plugs into `make_cooperative_step(mask_fn=...)`, so the
-same jitted step, alpha stages and plateau schedule run it.
+`channel_pruners` turns the mask function into the two domains' pruners,
+so the same cooperative step, alpha stages and plateau schedule run it.
 """
 
 from typing import Any, Callable
 
 import jax.numpy as jnp
 
+from coprune_jax.core import pruners
 from coprune_jax.core import topk
 from coprune_jax.structured import budget
 from coprune_jax.structured import criteria
@@ -56,3 +57,32 @@ def channel_keep(source_scores: dict, target_scores: dict, alpha,
     source_keep[name] = topk.topk_mask(source, fractions[name])
     target_keep[name] = topk.topk_mask(jnp.asarray(fused), fractions[name])
   return source_keep, target_keep
+
+
+def channel_pruners(mask_fn: Callable, gradient: str = "straight_through",
+                    update_every: int = 1
+                    ) -> tuple[pruners.Pruner, pruners.Pruner]:
+  """(source pruner, target pruner) of a joint `mask_fn(source_params,
+  target_params, alpha) -> (source_masks, target_masks)`, e.g.
+  `cooperative_channel_masks(...)`, for `cj.cooperative_pruning`. The
+  source's masks depend on the source alone (alpha 0 with itself as the
+  target); the target's on both and the stage's alpha.
+
+  The masks' layout is the mask function's (channel masks also cover
+  biases): start the run from `mask_fn`'s masks (`init(..., masks=...)`).
+  """
+  def source_masks(params, keep_ratios, partner_params, count, **extra_args):
+    del keep_ratios, partner_params, count, extra_args
+    return mask_fn(params, params, jnp.zeros((), jnp.float32))[0]
+
+  def target_masks(params, keep_ratios, partner_params, count, *, alpha,
+                   **extra_args):
+    del keep_ratios, count, extra_args
+    return mask_fn(partner_params, params, alpha)[1]
+
+  # The keep ratios are placeholders: the mask function fixes the counts.
+  every_leaf = lambda name, leaf: True
+  return (pruners.Pruner(1.0, source_masks, update_every, gradient,
+                         prunable=every_leaf),
+          pruners.Pruner(1.0, target_masks, update_every, gradient,
+                         needs_partner=True, prunable=every_leaf))

@@ -47,7 +47,7 @@ def channel_param_masks(params: PyTree, groups: list[ChannelGroup],
 
   keep: {group name: bool array (group size,)}, True = channel kept; numpy
   or jax arrays (the function is jittable, e.g. inside a mask function of
-  `make_cooperative_step`).
+  `cooperative.channel_pruners`).
   """
   _check_keep(groups, keep)
   masks = {}

@@ -57,16 +57,40 @@ def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
   variant."""
   def build(start: Start):
     prune = {**start.prune, **overrides}
-    settings = {name: prune[name] for name in trainers.COPRUNE_SETTINGS}
+    steps = stages.steps_per_epoch(start.batch_size,
+                                   len(start.data.target_train))
+    gradual_steps = prune["gradual_epochs"] * steps
+    source_pruner, target_pruner = coprune_pruners(
+        start.keep_ratios, prune["fusion"], prune["scope"],
+        prune["hysteresis"], gradual_steps)
     return trainers.CoPruneTrainer(
-        train_apply=start.classifier.train_apply,
-        keep_ratios=start.keep_ratios, schedule=schedule_of(start),
+        train_apply=start.classifier.train_apply, schedule=schedule_of(start),
         source_weights=start.source_weights,
         target_weights=start.target_weights,
         source_train=start.data.source_train,
         target_train=start.data.target_train, batch_size=start.batch_size,
-        alpha_probe=_alpha_probe(start, prune), **settings), start.classifier
+        source_pruner=source_pruner, target_pruner=target_pruner,
+        learning_rate=prune["learning_rate"],
+        initial_masks=prune["initial_masks"], dense_steps=gradual_steps,
+        source_steps=prune["source_steps"],
+        alpha_probe=_alpha_probe(start, prune)), start.classifier
   return build
+
+
+def coprune_pruners(keep_ratios, fusion: str = "signed", scope: str = "layer",
+                    hysteresis: float = 0.0, gradual_steps: int = 0):
+  """(source pruner, target pruner) of Co-Prune: the source's magnitude
+  masks, the target's of the fused weights; with `gradual_steps`, both
+  reach the budget on Zhu & Gupta's schedule and go on updating after."""
+  if gradual_steps:
+    source = cj.pruners.gradual_magnitude(
+        keep_ratios, begin_step=0, end_step=gradual_steps, update_every=1,
+        gradient="straight_through", fixed_from_end=False)
+  else:
+    source = cj.pruners.magnitude(keep_ratios, scope=scope)
+  return source, cj.pruners.cooperative(
+      keep_ratios, 0.0, fusion, scope=scope, hysteresis=hysteresis,
+      gradual_steps=gradual_steps)
 
 
 def _alpha_probe(start: Start, prune) -> Optional[AlphaProbe]:

@@ -95,38 +95,31 @@ def check_initial_masks(initial_masks: str) -> None:
                      f"{initial_masks!r}")
 
 
-# The config's prune settings that `CoPruneTrainer` takes, by the same names.
-COPRUNE_SETTINGS = ("learning_rate", "fusion", "scope", "initial_masks",
-                    "hysteresis", "gradual_epochs", "source_steps")
-
-
 @dataclasses.dataclass
 class CoPruneTrainer:
-  """Both domains at once; the target mask fuses source and target weights."""
+  """Both domains at once, each under its own pruner (`cj.cooperative_pruning`);
+  published: the source's magnitude masks, the target's of the fused
+  source and target weights."""
   train_apply: Callable
-  keep_ratios: PyTree
   schedule: cj.AlphaSchedule
   source_weights: tuple  # (params, model_state)
   target_weights: tuple
   source_train: pipeline.Split
   target_train: pipeline.Split
   batch_size: int
+  source_pruner: cj.pruners.Pruner
+  target_pruner: cj.pruners.Pruner
   learning_rate: float = 1e-3
-  fusion: str = "signed"
-  scope: str = "layer"
-  # "pruned": the first stage's cooperative masks from the first step on,
-  # as the reference code does; "ones": a dense first step (see
+  # "pruned": the pruners' masks of the start's weights from the first step
+  # on, as the reference code does; "ones": a dense first step (see
   # protocol.prune_config for why that is not the default).
   initial_masks: str = "pruned"
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
-  # Another mask function of `make_cooperative_step` (e.g. channel masks);
-  # then `keep_ratios`, `fusion` and `scope` are unused.
-  mask_fn: Optional[Callable] = None
-  hysteresis: float = 0.0  # see pruners.cooperative
-  # Reach the keep ratios on Zhu & Gupta's schedule over this many epochs;
-  # only epochs at the keep ratios compete for the best (`at_budget`).
-  gradual_epochs: int = 0
-  # Source updates per target update (make_cooperative_step); 1 as published.
+  # Updates before the masks reach the budget (a gradual pruner's schedule):
+  # only epochs at the budget compete for the best (`at_budget`), and the
+  # run starts dense.
+  dense_steps: int = 0
+  # Source updates per target update (cj.cooperative_pruning); 1 as published.
   source_steps: int = 1
   # Each stage's alpha chosen on target validation data instead of the
   # schedule's (the schedule's alpha is one of the candidates).
@@ -135,18 +128,18 @@ class CoPruneTrainer:
 
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
-    self.gradual_steps = (self.gradual_epochs * (len(self.target_train)
-                                                 // self.batch_size)
-                          if self.gradual_epochs else 0)
-    self.step = cj.make_cooperative_step(
-        self.train_apply, self.keep_ratios, fusion=self.fusion,
-        scope=self.scope, has_model_state=True, mask_fn=self.mask_fn,
-        hysteresis=self.hysteresis, gradual_steps=self.gradual_steps,
+    optimizer = plateau_lib.adam_with_plateau(self.learning_rate)
+    self.coprune = cj.cooperative_pruning(
+        cj.pruned(optimizer, self.source_pruner),
+        cj.pruned(optimizer, self.target_pruner),
+        losses.classification_objective(self.train_apply,
+                                        has_model_state=True),
         source_steps=self.source_steps)
+    self.step = self.coprune.step
     self.probed = {}  # stage -> {alpha: validation accuracy}, for the log
 
   def at_budget(self, state) -> bool:
-    return int(state.target.opt_state.count) >= self.gradual_steps
+    return int(state.target.opt_state.count) >= self.dense_steps
 
   @property
   def num_stages(self) -> int:
@@ -158,21 +151,14 @@ class CoPruneTrainer:
     return self._initial_state(self._stage_alpha(0, self._initial_state))
 
   def _initial_state(self, alpha: float) -> cj.CoPruneState:
-    # A dense start ("ones", or gradual pruning, which starts dense): all
-    # ones where the masks prune, made by `init_coprune_state` itself.
-    dense_start = self.initial_masks == "ones" or self.gradual_steps > 0
-    masks = None
-    if self.mask_fn is not None or not dense_start:
-      mask_fn = self.mask_fn or (lambda source, target, alpha: (
-          cj.cooperative_masks(source, target, alpha, self.keep_ratios,
-                               self.fusion, self.scope)))
-      masks = mask_fn(self.source_weights[0], self.target_weights[0], alpha)
-      if dense_start:
-        masks = jax.tree.map(jnp.ones_like, masks)
-    return cj.init_coprune_state(
-        self.source_weights[0], self.target_weights[0], self.keep_ratios,
-        alpha, self.learning_rate, source_model_state=self.source_weights[1],
-        target_model_state=self.target_weights[1], masks=masks)
+    (source_params, source_state), (target_params, target_state) = (
+        self.source_weights, self.target_weights)
+    masks = self.coprune.first_masks(source_params, target_params, alpha)
+    if self.initial_masks == "ones" or self.dense_steps > 0:
+      # A dense start: all ones where the masks prune.
+      masks = jax.tree.map(jnp.ones_like, masks)
+    return self.coprune.init(source_params, target_params, alpha,
+                             source_state, target_state, masks)
 
   def _stage_alpha(self, stage: int, start_with) -> float:
     if self.alpha_probe is None:
@@ -205,15 +191,14 @@ class CoPruneTrainer:
     # would lower the rate every patience (as a dense first step did).
     if not self.at_budget(state):
       return state
-    return cj.end_epoch(state, means["source_loss"], means["target_loss"],
-                        patience, factor)
+    return self.coprune.end_epoch(state, means["source_loss"],
+                                  means["target_loss"], patience, factor)
 
   def plateau(self, state):
     return state.target_plateau
 
   def begin_stage(self, stage_best, stage):
-    start_with = lambda alpha: cj.begin_stage(stage_best, alpha,
-                                              self.learning_rate)
+    start_with = lambda alpha: self.coprune.begin_stage(stage_best, alpha)
     return start_with(self._stage_alpha(stage, start_with))
 
   def target(self, state):

@@ -212,10 +212,11 @@ def test_two_pruned_adams_are_the_cooperative_step():
   apply_fn = lambda p, x: jnp.tanh(x @ p["w1"]) @ p["w2"]
   keep_ratios = cj.keep_ratio_tree(source, 0.25)
 
-  state = cj.init_coprune_state(source, target, keep_ratios, alpha=0.7)
-  coprune_step = cj.make_cooperative_step(apply_fn, keep_ratios)
+  coprune = cj.published_coprune(keep_ratios,
+                                 cj.classification_objective(apply_fn))
+  state = coprune.init(source, target, alpha=0.7)
   for batch in batches:
-    state, _ = coprune_step(state, batch, batch)
+    state, _ = coprune.step(state, batch, batch)
 
   def domain_loss(params, masks, batch):
     logits = apply_fn(cj.apply_masks(params, masks), batch[0])

@@ -238,13 +238,16 @@ def test_cooperative_channel_masks_follow_alpha_and_run_in_the_step():
     return model.apply({"params": params}, images)
 
   ones = jax.tree.map(lambda m: jnp.ones_like(m), source_masks)
-  state = cj.init_coprune_state(source, target, None, alpha=0.7,
-                                masks=(ones, ones))
-  step = cj.make_cooperative_step(apply_fn, None, mask_fn=mask_fn)
+  adam = cj.adam_with_plateau(1e-3)
+  source_pruner, target_pruner = cooperative.channel_pruners(mask_fn)
+  coprune = cj.cooperative_pruning(cj.pruned(adam, source_pruner),
+                                   cj.pruned(adam, target_pruner),
+                                   cj.classification_objective(apply_fn))
+  state = coprune.init(source, target, alpha=0.7, masks=(ones, ones))
   batch = (jax.random.normal(jax.random.key(5), (8, 32, 32, 3)),
            jnp.arange(8) % 10)
   for _ in range(2):
-    state, metrics = step(state, batch, batch)
+    state, metrics = coprune.step(state, batch, batch)
   assert np.isfinite(float(metrics["target_loss"]))
   kept_filters = state.target_masks["conv3"]["kernel"][0, 0, 0]
   assert int(kept_filters.sum()) == 32

@@ -68,9 +68,11 @@ def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():
   source, target = classifier.init(0, (6,)), classifier.init(1, (6,))
   probe = AlphaProbe((0.0, 1.0), 2, features(2, 30),
                      phases.make_evaluator(classifier), seed=0)
+  source_pruner, target_pruner = methods.coprune_pruners(
+      cj.keep_ratio_tree(source[0], 0.2))
   trainer = trainers.CoPruneTrainer(
       train_apply=classifier.train_apply,
-      keep_ratios=cj.keep_ratio_tree(source[0], 0.2),
+      source_pruner=source_pruner, target_pruner=target_pruner,
       schedule=cj.alpha_schedule([0.5, 0.5]), source_weights=source,
       target_weights=target, source_train=features(3, 64),
       target_train=features(4, 64), batch_size=8, initial_masks="pruned",
@@ -78,8 +80,8 @@ def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():
   state = trainer.init_state()
   stage_best = jax.tree.map(np.asarray, state)  # the step donates its input
 
-  start = lambda alpha: cj.begin_stage(
-      jax.tree.map(np.copy, stage_best), alpha, trainer.learning_rate)
+  start = lambda alpha: trainer.coprune.begin_stage(
+      jax.tree.map(np.copy, stage_best), alpha)
   accuracies = probe.accuracies(trainer, start, 0.5, stage=1)
   assert list(accuracies) == [0.5, 0.0, 1.0]
   assert len(set(accuracies.values())) > 1, "the probe must tell them apart"

@@ -6,6 +6,7 @@ import pytest
 import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import methods
 from coprune_jax.train import protocol
 from coprune_jax.train import trainers
 from tests.trees import features
@@ -13,12 +14,23 @@ from tests.trees import linen_params
 from tests.trees import linen_apply
 
 
+def coprune_trainer(train_apply, ratios, schedule, source, target,
+                    gradual_steps=0, **kwargs):
+  """Co-Prune's trainer with the published pruners (`gradual_steps`: both
+  reach the budget gradually)."""
+  source_pruner, target_pruner = methods.coprune_pruners(
+      ratios, gradual_steps=gradual_steps)
+  return trainers.CoPruneTrainer(
+      train_apply, schedule, source, target, source_pruner=source_pruner,
+      target_pruner=target_pruner, dense_steps=gradual_steps, **kwargs)
+
+
 def trainer(initial_masks, target_train=None, **kwargs):
   source = linen_params()
   target = jax.tree.map(lambda w: w + 0.1 * np.cos(np.arange(w.size)).reshape(
       w.shape), source)
   ratios = cj.keep_ratio_tree(source, 0.3)
-  return (trainers.CoPruneTrainer(
+  return (coprune_trainer(
       linen_apply, ratios, cj.alpha_schedule([0.7, 0.3]), (source, {}),
       (target, {}), source_train=None, target_train=target_train,
       batch_size=4, initial_masks=initial_masks, **kwargs), source, target,
@@ -45,8 +57,8 @@ def test_pruned_start_has_the_first_stage_cooperative_masks():
 
 
 def test_gradual_pruning_starts_dense_whatever_the_initial_masks():
-  # 2 epochs of 2 steps: the schedule reaches the keep ratios at step 4.
-  t, *_ = trainer("pruned", gradual_epochs=2, target_train=[0] * 8)
+  # The schedule reaches the keep ratios at step 4.
+  t, *_ = trainer("pruned", gradual_steps=4, target_train=[0] * 8)
   state = t.init_state()
   assert all(bool(m.all()) for m in jax.tree.leaves(state.target_masks))
 
@@ -58,7 +70,7 @@ def test_unknown_initial_masks_are_refused():
 
 def test_the_plateau_watches_only_epochs_at_the_keep_ratios():
   # 2 epochs of 2 steps: the ramp ends at step 4, so epoch 1 is denser.
-  t, *_ = trainer("pruned", gradual_epochs=2, target_train=[0] * 8)
+  t, *_ = trainer("pruned", gradual_steps=4, target_train=[0] * 8)
   state = t.init_state()
   step_count = lambda n: state.target.opt_state._replace(
       count=np.int32(n))
@@ -77,7 +89,7 @@ def test_the_plateau_watches_only_epochs_at_the_keep_ratios():
 def test_source_steps_train_the_source_that_many_times_a_target_step():
   classifier = Classifier(models.make_model("mlp", 3, hidden=(16,)))
   source, target = classifier.init(0, (6,)), classifier.init(1, (6,))
-  t = trainers.CoPruneTrainer(
+  t = coprune_trainer(
       classifier.train_apply, cj.keep_ratio_tree(source[0], 0.2),
       cj.alpha_schedule([0.5]), source, target, source_train=features(3, 40),
       target_train=features(4, 24), batch_size=8, source_steps=3)
@@ -97,7 +109,7 @@ def test_the_step_compiles_once_across_epochs_and_stages():
                                    jax.devices()[0]) for seed in (0, 1))
   ratios = cj.keep_ratio_tree(source[0], 0.2)
   rng = np.random.default_rng(0)
-  cooperative = trainers.CoPruneTrainer(
+  cooperative = coprune_trainer(
       classifier.train_apply, ratios, cj.alpha_schedule([0.7, 0.3]), source,
       target, source_train=features(3, 40), target_train=features(4, 24),
       batch_size=8)
