@@ -1,6 +1,6 @@
 """coprune-jax: cooperative cross-domain pruning (Co-Prune) in JAX."""
 
-from coprune_jax.core import pruners
+from coprune_jax import pruners
 
 from coprune_jax.compression.quantization import clip_shadow_weights
 from coprune_jax.compression.quantization import quantize_params
@@ -13,7 +13,6 @@ from coprune_jax.core.alpha import AlphaSchedule
 from coprune_jax.core.cooperative import cooperative_pruning
 from coprune_jax.core.cooperative import CooperativePruning
 from coprune_jax.core.cooperative import CoPruneState
-from coprune_jax.core.cooperative import published_coprune
 from coprune_jax.core.domain_step import DomainState
 from coprune_jax.core.keep_ratios import erk_keep_ratios
 from coprune_jax.core.keep_ratios import keep_ratio_tree
@@ -47,5 +46,6 @@ from coprune_jax.core.topk import top_count_masks
 from coprune_jax.core.topk import topk_mask
 from coprune_jax.core.tree_paths import is_weight_kernel
 from coprune_jax.core.tree_paths import named_leaves
+from coprune_jax.pruners._cooperative import published_coprune
 
 __version__ = "0.1.0"

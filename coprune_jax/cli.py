@@ -13,15 +13,15 @@ Cooperative cross-domain pruning (Co-Prune) from two domains' data to a pruned
 target model, a report and plots, in one run directory.
 
 A run: pretrain on the source -> fine-tune on the few target labels (full
-precision) -> Co-Prune through the alpha stages (and alpha = 0, the target
-pruned alone, from the same start) -> evaluate on target test data. The best
-epochs are chosen on target validation data. Interrupted runs continue with
---resume.
+precision) -> each method the config compares (e.g. Co-Prune through the
+alpha stages and alpha = 0, the target pruned alone), from the same start
+-> evaluate on target test data. The best epochs are chosen on target
+validation data. Interrupted runs continue with --resume.
 
 examples:
   coprune run experiments/configs/offline_default.py --workdir runs/offline
   coprune run experiments/configs/usps_mnistm.py --workdir runs/usps \\
-      --data-root ../shared/data --set prune.fusion=magnitude
+      --data-root ../shared/data --set methods.coprune.target.fusion=magnitude
   coprune report --workdir runs/offline
 """
 
@@ -38,10 +38,13 @@ def _parser():
       "finetune": "pretrain, then fine-tune on the target",
       "prune": "the whole pipeline (same as run)",
   }
+  run_help["table"] = ("a results table: the config's table.methods x "
+                       "keep settings x seeds, cell by cell")
   for name, help_text in run_help.items():
     sub = commands.add_parser(name, help=help_text, description=help_text)
     sub.add_argument("config", help="experiment config: a Python file with "
-                     "get_config(), e.g. experiments/configs/offline_default.py")
+                     "get_config(), e.g. experiments/configs/offline_default.py"
+                     " (FILE.py:ARG passes ARG to get_config)")
     sub.add_argument("--workdir", required=True,
                      help="run directory: config, checkpoints, metrics, report")
     sub.add_argument("--resume", action="store_true",
@@ -49,13 +52,21 @@ def _parser():
                      "checkpoint (the config must be the same)")
     sub.add_argument("--set", dest="overrides", action="append", default=[],
                      metavar="KEY=VALUE",
-                     help="override a config entry, e.g. prune.fusion=magnitude "
+                     help="override a config entry, e.g. "
+                     "methods.coprune.target.fusion=magnitude "
                      "or seeds=(0,) (repeatable)")
     sub.add_argument("--data-root", default=None,
                      help="offline data folder (default: $COPRUNE_DATA_DIR, or "
                      "the config's data_root)")
     sub.add_argument("--no-progress", action="store_true",
                      help="no progress bars")
+    if name == "table":
+      sub.add_argument("--results-dir", default=None,
+                       help="where the table's files go (default: "
+                       "WORKDIR/results)")
+      sub.add_argument("--report-only", action="store_true",
+                       help="run nothing; write the table of the cells "
+                       "finished so far")
     mesh = sub.add_argument_group(
         "devices", "data-parallel training on a jax.sharding mesh")
     mesh.add_argument("--devices", type=int, default=None, metavar="N",
@@ -131,6 +142,24 @@ def _fail(message: str) -> int:
   return 2
 
 
+def _table(table, config, args, placement) -> int:
+  """Runs (or, with --report-only, reports) a table; prints its markdown."""
+  results_dir = args.results_dir or os.path.join(args.workdir, "results")
+  cells = table.run_table(config, args.workdir, results_dir, args.resume,
+                          not args.no_progress, report_only=args.report_only,
+                          placement=placement)
+  if not cells:
+    return _fail(f"no finished cells in {args.workdir}")
+  base = os.path.join(results_dir, config.table.name)
+  with open(base + ".md") as f:
+    print(f.read())
+  written = [base + suffix for suffix in
+             (".md", ".csv", "_seeds.csv", "_paired.csv", ".png")
+             if os.path.exists(base + suffix)]
+  print("written:", ", ".join(written))
+  return 0
+
+
 def main(argv=None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   args = _parser().parse_args(argv)
@@ -141,6 +170,7 @@ def main(argv=None) -> int:
     from coprune_jax.train import plots  # pylint: disable=g-import-not-at-top
     from coprune_jax.train import report as report_lib  # pylint: disable=g-import-not-at-top
     from coprune_jax.train import run  # pylint: disable=g-import-not-at-top
+    from coprune_jax.train import table  # pylint: disable=g-import-not-at-top
     from coprune_jax.train.metrics_log import read_records  # pylint: disable=g-import-not-at-top
   except ImportError as e:  # the core install, without the pipeline's extra
     return _fail(str(extras.missing(e.name or str(e), "experiments",
@@ -163,7 +193,7 @@ def main(argv=None) -> int:
     return 0
 
   until = {"run": "prune", "prune": "prune", "pretrain": "pretrain",
-           "finetune": "finetune"}[args.command]
+           "finetune": "finetune", "table": None}[args.command]
   try:
     with sigterm_as_interrupt():
       if args.resume:
@@ -174,6 +204,8 @@ def main(argv=None) -> int:
       data_root = args.data_root or os.environ.get("COPRUNE_DATA_DIR")
       if data_root:
         config.data_root = data_root
+      if args.command == "table":
+        return _table(table, config, args, placement)
       report = run.train_and_evaluate(
           config, args.workdir, resume=args.resume, until=until,
           progress=not args.no_progress, placement=placement)

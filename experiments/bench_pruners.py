@@ -60,7 +60,7 @@ def pruner_of(method: str, keep_ratios, total_steps: int, seed: int):
                                         end_step=total_steps // 2,
                                         update_every=every)
   if method in ("rigl", "sparse_evolutionary"):  # topology fixed after 3/4
-    return cj.pruners.by_name(method, keep_ratios=keep_ratios,
+    return cj.pruners.by_name(method)(keep_ratios=keep_ratios,
                               end_step=3 * total_steps // 4,
                               update_every=every, seed=seed)
   if method == "dynamic_magnitude":

@@ -17,12 +17,23 @@ source model and data split (both tables' runs from the same pretraining).
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
 from coprune_jax import cli
+from coprune_jax.train import config_files
 from coprune_jax.train import table_report
+
+# The labels of the methods in results files: the configs' method catalogue.
+LABELS = config_files.load_module(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "configs", "common.py"),
+    "common").labels()
+
+
+def method_label(method: str) -> str:
+  return LABELS.get(method, method)
 
 
 def paired_gaps(a: dict, b: dict, setting: str, method: str,
@@ -48,7 +59,7 @@ def comparisons(a: dict, b: dict, setting: str, against) -> list:
 
 
 def markdown(label_a: str, label_b: str, rows: list, setting: str) -> str:
-  label = table_report.method_label
+  label = method_label
   lines = [f"{label_a} minus {label_b}, test accuracy at {setting} kept, "
            "percentage points: per seed, mean +- std, seeds ahead.", "",
            f"| {label_a} | {label_b} | per seed | mean +- std | ahead |",

@@ -75,9 +75,11 @@ echo "bench done after $(( $(date +%s) - start )) s" >> "$stage/session.log"
 methods=$(printf "'%s'," ${METHODS:-coprune alpha0 dns coprune_alpha_val})
 keep=$(python3 -c "import sys; from coprune_jax.train import protocol as p
 names = sys.argv[1:]
-print(repr([s for s in p.CIFAR_NET_TABLE_SETTINGS if s[0] in names]).replace(' ', ''))
+settings = [("1.35", p.CIFAR_NET_KEEP_RATIOS_1_35), ("10.4", p.CIFAR_NET_KEEP_RATIOS_10_4)]
+print(repr([s for s in settings if s[0] in names]).replace(' ', ''))
 " ${SETTINGS:-1.35})
-sets=(--set prune.patience_steps=40 --set prune.alpha_probe_steps=40
+sets=(--set prune.patience_steps=40
+      --set methods.coprune_alpha_val.alpha_probe_steps=40
       --set "table.methods=(${methods})"
       --set "table.keep_settings=$keep")
 for word in ${TABLE_ARGS:-}; do sets+=(--set "$word"); done

@@ -15,13 +15,24 @@ Writes OUT.md (one row per table) and OUT.png.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
 from coprune_jax import cli
 from coprune_jax.train import plots
+from coprune_jax.train import config_files
 from coprune_jax.train import table_report
+
+# The labels of the methods in results files: the configs' method catalogue.
+LABELS = config_files.load_module(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "configs", "common.py"),
+    "common").labels()
+
+
+def method_label(method: str) -> str:
+  return LABELS.get(method, method)
 
 REFERENCES = ("alpha0", "dns")
 X_AXES = {"source": "source model alone on target test (%)",
@@ -50,7 +61,7 @@ def cooperation_gaps(accuracy: dict, setting: str, method: str) -> dict:
 
 
 def markdown(rows: list, method: str, setting: str) -> str:
-  name = table_report.method_label(method)
+  name = method_label(method)
   lines = [f"| table | source alone on target test | source alone minus "
            f"alpha = 0 | {name} minus alpha = 0 (per seed) | minus DNS (per "
            "seed) |",
@@ -94,8 +105,8 @@ def plot(path: str, rows: list, method: str, setting: str,
     ax.axhline(0, color="grey", lw=1)
     ax.axhline(2, color="grey", lw=1, ls=":")
     ax.set_xlabel(X_AXES[x_axis])
-    ax.set_title(f"{table_report.method_label(method)} minus\n"
-                 f"{table_report.LABELS[reference]} at {setting} kept",
+    ax.set_title(f"{method_label(method)} minus\n"
+                 f"{LABELS[reference]} at {setting} kept",
                  fontsize=10)
     ax.grid(alpha=0.3)
   axes[0].set_ylabel("paired gap, points (small: seeds; large: mean)")

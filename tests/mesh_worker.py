@@ -72,8 +72,7 @@ def dns_steps_on(mesh):
   ratios = cj.keep_ratio_tree(params, protocol.CIFAR_NET_KEEP_RATIOS_10_4)
   state = masked_training.init_masked_state(
       params, cj.magnitude_masks(params, ratios))
-  step = masked_training.make_masked_step(apply_fn,
-                                         pruner=cj.pruners.dns(ratios))
+  step = masked_training.make_masked_step(cj.pruners.dns(ratios), apply_fn)
   if mesh is not None:
     placement = sharding.Placement(mesh, SHARD_RULES)
     state = placement.state(state)

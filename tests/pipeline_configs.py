@@ -22,3 +22,8 @@ def tiny_config(*extra):
   config = config_files.load_config(OFFLINE_CONFIG)
   config_files.apply_overrides(config, TINY + list(extra))
   return config
+
+
+# The experiments' shared config module: the method catalogue.
+COMMON = config_files.load_module(
+    os.path.join(os.path.dirname(OFFLINE_CONFIG), "common.py"), "common")

@@ -17,7 +17,7 @@ domains' train states plus alpha and the stage index.
   state = coprune.init(source_params, target_params, alpha=0.7)
   state, metrics = coprune.step(state, source_batch, target_batch)
 
-(`published_coprune(ratios, objective)` builds the same.)
+(`cj.published_coprune(ratios, objective)` builds the same.)
 """
 
 import dataclasses
@@ -31,7 +31,6 @@ from coprune_jax.core import domain_step
 from coprune_jax.core import losses
 from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import plateau
-from coprune_jax.core import pruners
 from coprune_jax.core import pruning
 from coprune_jax.core import tree_paths
 from coprune_jax.core.domain_step import DomainState
@@ -296,19 +295,3 @@ def cooperative_pruning(source_tx: pruning.PrunedTransformation,
   return CooperativePruning(source_tx, target_tx, objective,
                             source_objective, source_steps)
 
-
-def published_coprune(keep_ratios: PyTree, objective: losses.Objective,
-                      learning_rate: float = 1e-3, fusion="signed",
-                      scope: str = "layer",
-                      source_steps: int = 1) -> CooperativePruning:
-  """Co-Prune as published: both domains under Adam with the plateau rule
-  at `learning_rate`, the source keeping its largest weights, the target
-  the largest fused weights (`pruners.cooperative`, `fusion`); both
-  recompute their masks after every update with straight-through
-  gradients. `keep_ratios` as `cj.keep_ratio_tree` takes them."""
-  optimizer = plateau.adam_with_plateau(learning_rate)
-  return cooperative_pruning(
-      pruning.pruned(optimizer, pruners.magnitude(keep_ratios, scope=scope)),
-      pruning.pruned(optimizer, pruners.cooperative(keep_ratios, 0.0, fusion,
-                                                    scope=scope)),
-      objective, source_steps=source_steps)

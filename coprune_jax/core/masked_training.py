@@ -1,8 +1,8 @@
 """Training one masked model: the single-domain step of the baselines.
 
 A `domain_step` under `cj.pruned(optimizer, pruner)`, started from given
-masks: LWC, OBD, L-OBS and one-time Co-Prune retrain with
-`pruners.fixed()`; DNS and DDC-DNS update the masks with `pruners.dns`.
+masks: LWC, OBD, L-OBS and one-time Co-Prune retrain with fixed masks;
+DNS and DDC-DNS update the masks with `pruners.dns`.
 """
 
 from typing import Any, Callable, Optional
@@ -13,7 +13,7 @@ import optax
 from coprune_jax.core import domain_step
 from coprune_jax.core import losses
 from coprune_jax.core import plateau
-from coprune_jax.core import pruners as pruners_lib
+from coprune_jax.core.pruner import Pruner
 from coprune_jax.core import pruning
 from coprune_jax.core.domain_step import DomainState
 
@@ -32,10 +32,10 @@ def init_masked_state(params: PyTree, masks: PyTree,
       model_state, count)
 
 
-def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
+def make_masked_step(pruner: Pruner,
+                     apply_fn: Optional[Callable[..., Any]] = None,
                      loss_fn=losses.cross_entropy_loss,
                      has_model_state: bool = False,
-                     pruner: Optional[pruners_lib.Pruner] = None,
                      objective: Optional[losses.Objective] = None,
                      optimizer: Optional[optax.GradientTransformation] = None):
   """Builds the jitted `step(state, batch) -> (state, metrics)`.
@@ -43,16 +43,14 @@ def make_masked_step(apply_fn: Optional[Callable[..., Any]] = None,
   The model learns `loss_fn(apply_fn(W * M, inputs), labels)` on batches
   (inputs, labels), or any `objective` of the masked params (which replaces
   `apply_fn` and `loss_fn`: e.g. distillation, or DDC's loss on pairs of
-  batches). `pruner` (default `pruners.fixed()`: the masks stay, pruned
-  weights get no update) says when masks change. The state's buffers are
-  donated.
+  batches). `pruner` says when masks change (`pruners.fixed()`: never,
+  and pruned weights get no update). The state's buffers are donated.
   """
   if objective is None:
     if apply_fn is None:
       raise ValueError("make_masked_step needs apply_fn or objective")
     objective = losses.classification_objective(apply_fn, loss_fn,
                                                 has_model_state)
-  tx = pruning.pruned(optimizer or plateau.adam_with_plateau(),
-                      pruner or pruners_lib.fixed())
+  tx = pruning.pruned(optimizer or plateau.adam_with_plateau(), pruner)
   return jax.jit(domain_step.make_domain_update(objective, tx),
                  donate_argnums=0)

@@ -26,7 +26,7 @@ import optax
 
 from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import tree_paths
-from coprune_jax.core.pruners import Pruner
+from coprune_jax.core.pruner import Pruner
 
 PyTree = Any
 
@@ -74,23 +74,14 @@ def pruned(tx: optax.GradientTransformation,
   inner = optax.with_extra_args_support(tx)
 
   def init(params):
-    if pruner.keep_ratios is None:
-      raise ValueError("this pruner keeps masks given to it: start it with "
-                       "cj.init_with_masks(tx, params, masks)")
-    keep_ratios = pruner.keep_ratio_tree(params)
-    if pruner.initial == "pruned":
-      masks = pruner.masks_fn(params, keep_ratios, None,
-                              jnp.zeros((), jnp.int32), grads=None,
-                              masks=None)
-    else:
-      masks = masks_lib.all_ones_masks(params, keep_ratios)
+    _, masks = pruner.start(params)  # raises if the start needs more
     return PrunedState(inner.init(params), masks, jnp.zeros((), jnp.int32))
 
   def update(grads, state, params=None, *, partner_params=None, **extra_args):
     if params is None:
       raise ValueError("pruned(...).update needs params: the masks are "
                        "computed from them")
-    if pruner.needs_partner and partner_params is None:
+    if pruner.needs_partner and pruner.update_every and partner_params is None:
       raise ValueError("this pruner ranks fused weights of two models: pass "
                        "the other domain's params as update(..., "
                        "partner_params=...)")

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
-from coprune_jax.core import pruners
+from coprune_jax.core.pruner import Pruner
 from coprune_jax.core import topk
 from coprune_jax.structured import budget
 from coprune_jax.structured import criteria
@@ -61,7 +61,7 @@ def channel_keep(source_scores: dict, target_scores: dict, alpha,
 
 def channel_pruners(mask_fn: Callable, gradient: str = "straight_through",
                     update_every: int = 1
-                    ) -> tuple[pruners.Pruner, pruners.Pruner]:
+                    ) -> tuple[Pruner, Pruner]:
   """(source pruner, target pruner) of a joint `mask_fn(source_params,
   target_params, alpha) -> (source_masks, target_masks)`, e.g.
   `cooperative_channel_masks(...)`, for `cj.cooperative_pruning`. The
@@ -82,7 +82,7 @@ def channel_pruners(mask_fn: Callable, gradient: str = "straight_through",
 
   # The keep ratios are placeholders: the mask function fixes the counts.
   every_leaf = lambda name, leaf: True
-  return (pruners.Pruner(1.0, source_masks, update_every, gradient,
+  return (Pruner(1.0, source_masks, update_every, gradient,
                          prunable=every_leaf),
-          pruners.Pruner(1.0, target_masks, update_every, gradient,
+          Pruner(1.0, target_masks, update_every, gradient,
                          needs_partner=True, prunable=every_leaf))

@@ -14,7 +14,7 @@ candidate, and the schedule's alpha is probed first, so a probe
 that cannot tell the candidates apart (e.g. all at chance right after the
 one-shot jump of the first stage) keeps the published alpha. With 10
 labels per class an epoch is one step, and 5 epochs leave every candidate
-of the first stage at chance: `prune.alpha_probe_steps` makes the probe
+of the first stage at chance: a method's `alpha_probe_steps` makes the probe
 hold at least that many steps.
 """
 

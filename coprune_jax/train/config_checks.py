@@ -48,6 +48,10 @@ def fraction_from_zero(value) -> bool:
   return _number(value) and 0 <= value < 1
 
 
+def alpha(value) -> bool:
+  return _number(value) and 0 <= value <= 1
+
+
 def alphas(value) -> bool:
   return isinstance(value, (tuple, list)) and all(
       _number(a) and 0 <= a <= 1 for a in value)
@@ -61,6 +65,7 @@ _DESCRIPTIONS = {
     open_fraction: "a number in (0, 1)",
     fraction_up_to_one: "a number in (0, 1]",
     fraction_from_zero: "a number in [0, 1)",
+    alpha: "a number in [0, 1]",
     alphas: "a tuple of numbers in [0, 1]",
 }
 
@@ -80,12 +85,6 @@ RULES = {
     "prune.factor": open_fraction,
     "prune.min_learning_rate": positive_number,
     "prune.max_epochs_per_stage": positive_integer,
-    "prune.gradual_epochs": non_negative_integer,
-    "prune.hysteresis": fraction_from_zero,
-    "prune.alpha_candidates": alphas,
-    "prune.alpha_probe_epochs": positive_integer,
-    "prune.alpha_probe_steps": non_negative_integer,
-    "prune.source_steps": positive_integer,
     "prune.patience_steps": non_negative_integer,
     "prune.max_steps_per_stage": non_negative_integer,
     **{f"{domain}.{key}": check for domain in ("source", "target")
@@ -97,14 +96,16 @@ RULES = {
            "val_per_class": positive_integer}.items()},
     "input.image_size": positive_integer,
     "input.channels": positive_integer,
-    "baselines.obd_probes": positive_integer,
-    "baselines.lobs_damping": positive_number,
-    "baselines.dns_gamma": non_negative_number,
-    "baselines.dns_power": non_negative_number,
-    "baselines.ddc_mmd_weight": non_negative_number,
-    "baselines.distillation_fraction": fraction_up_to_one,
-    "baselines.distillation_temperature": positive_number,
-    "baselines.distillation_soft_weight": non_negative_number,
+}
+
+# A method section's options (`train.methods.OPTIONS`); pruner options are
+# checked by their factories.
+METHOD_OPTIONS = {
+    "alpha": alpha, "source_steps": positive_integer,
+    "alpha_candidates": alphas, "alpha_probe_epochs": positive_integer,
+    "alpha_probe_steps": non_negative_integer,
+    "mmd_weight": non_negative_number, "fraction": fraction_up_to_one,
+    "temperature": positive_number, "soft_weight": non_negative_number,
 }
 
 
@@ -128,6 +129,13 @@ def check_values(config) -> None:
                       f"{seeds!r}")
   for key, check in RULES.items():
     value = _lookup(config, key)
-    if value is not _ABSENT and not check(value):
-      raise ConfigError(f"{key} must be {_DESCRIPTIONS[check]}, got "
-                        f"{value!r}")
+    if value is not _ABSENT:
+      require(key, value, check)
+
+
+def require(name: str, value, check) -> None:
+  """Raises ConfigError (a ValueError) unless `check(value)`, naming
+  `name` and the range."""
+  if not check(value):
+    raise ConfigError(f"{name} must be {_DESCRIPTIONS[check]}, got "
+                      f"{value!r}")

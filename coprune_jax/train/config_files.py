@@ -1,10 +1,12 @@
 """Experiment configs: Python files with `get_config()`, plus overrides."""
 
 import ast
+import contextlib
 import importlib.util
 import json
 import numbers
 import os
+import sys
 
 import ml_collections
 
@@ -12,6 +14,33 @@ import ml_collections
 class ConfigError(ValueError):
   """A run that cannot start: unknown key, wrong type, bad value, or a run
   directory or checkpoint it cannot use."""
+
+
+@contextlib.contextmanager
+def _importable_siblings(folder: str):
+  """Within: a config may import the modules beside it (`import common`);
+  after, they are forgotten, so that another folder's config that imports
+  a module of the same name gets its own."""
+  before = set(sys.modules)
+  sys.path.insert(0, folder)
+  try:
+    yield
+  finally:
+    sys.path.remove(folder)
+    for name in set(sys.modules) - before:
+      file = getattr(sys.modules[name], "__file__", None) or ""
+      if os.path.dirname(os.path.abspath(file)) == folder:
+        del sys.modules[name]
+
+
+def load_module(path: str, name: str = "experiment_config"):
+  """The Python file at `path` as a module; it may import the modules
+  beside it."""
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  with _importable_siblings(os.path.dirname(os.path.abspath(path))):
+    spec.loader.exec_module(module)
+  return module
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
@@ -22,9 +51,7 @@ def load_config(path: str) -> ml_collections.ConfigDict:
     path, argument = path.rsplit(":", 1)
   if not os.path.isfile(path):
     raise ConfigError(f"config file not found: {path}")
-  spec = importlib.util.spec_from_file_location("experiment_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_module(path)
   if not hasattr(module, "get_config"):
     raise ConfigError(f"{path} defines no get_config()")
   try:
@@ -76,24 +103,36 @@ def _type_name(value) -> str:
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
-  """Applies "a.b=value" overrides; values are Python literals or strings."""
+  """Applies "a.b=value" overrides; values are Python literals or strings.
+
+  Keys must exist, except inside `methods` (`methods.NAME.option`,
+  `methods.NAME.target.option`), where an override may add an option, a
+  pruner's keyword argument or a whole new method: they are checked where
+  the method is built.
+  """
   for override in overrides:
     if "=" not in override:
       raise ConfigError(f"override {override!r} is not of the form key=value")
     key, text = override.split("=", 1)
     *parents, leaf = key.strip().split(".")
+    in_method = len(parents) >= 2 and parents[0] == "methods"
     node = config
     for part in parents:
+      if part not in node and in_method and node is not config:
+        setattr(node, part, ml_collections.ConfigDict())
       if part not in node:
         raise ConfigError(f"unknown config key {key!r}")
       node = node[part]
-    if leaf not in node:
+    if leaf not in node and not in_method:
       raise ConfigError(f"unknown config key {key!r}")
     value = _parse_value(text)
     if key.strip() in _NORMALIZED:
       value = _NORMALIZED[key.strip()](value)
     try:
-      node[leaf] = value
+      if leaf in node:
+        node[leaf] = value
+      else:
+        setattr(node, leaf, value)
     except TypeError:
       raise ConfigError(f"bad value for {key!r}: expected "
                         f"{_type_name(node[leaf])}, got {text.strip()!r}"

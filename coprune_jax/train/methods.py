@@ -1,15 +1,42 @@
-"""Every method of the paper's tables as a trainer from one common start.
+"""Methods as config sections that name pruners, built into trainers.
 
-All methods start from the same fine-tuned target model (the distillation
-student cannot: it has another shape, so it starts from scratch), use the
-same per-layer keep ratios, the same data and batch size, and the same stage
-structure: as many stages as Co-Prune's alpha list, each trained to its
-optimum under the plateau rule, the next from the best state with fresh
-Adam. `phases.staged_training` runs them all.
+A method is a section of the config's `methods` (name -> section):
+
+  methods = dict(
+      coprune=cooperative_method("Co-Prune"),
+      alpha0=cooperative_method("alpha = 0 (target alone)", alpha=0.0),
+      dns=single_method("DNS", pruner_section("dns", hysteresis=0.1)),
+      rigl=single_method("RigL", pruner_section(
+          "rigl", end_step=dict(epochs=20), update_every=10)))
+
+A pruner section names a factory of `cj.pruners.PRUNERS` and its keyword
+arguments, passed straight to it with the table setting's keep ratios and
+the run's seed (where the factory takes them); `dict(epochs=N)` stands for
+N epochs of target steps. Kinds:
+
+- "cooperative": both domains at once (`trainers.CoPruneTrainer`), the
+  `source` and `target` pruners; the alpha stages follow the prune
+  section's schedule, or a constant `alpha`, or `eq7` = (alpha_0,
+  alpha_min, beta); options `source_steps` and `alpha_candidates` (each
+  stage's alpha chosen on validation data, `alpha_probe`).
+- "single": the target alone (`trainers.MaskedTrainer`) under the `target`
+  pruner, started as the pruner starts (`Pruner.start`: its one-shot
+  criterion on the labelled target data, or its masks of the fine-tuned
+  target with the source model as partner); `objective` "ddc" adds DDC's
+  MMD term on source-target batch pairs.
+- "distillation": a slim network trained from scratch on the fine-tuned
+  target's soft labels (no masks).
+
+All methods start from the same fine-tuned target, use the same data,
+batch size and stage structure: as many stages as the prune section's
+alpha schedule, each trained to its optimum under the plateau rule, the
+next from the best state with fresh Adam. `phases.staged_training` runs
+them all.
 """
 
 import dataclasses
-from typing import Any, Callable, Optional
+import inspect
+from typing import Any
 
 import jax
 import numpy as np
@@ -18,10 +45,10 @@ import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax.baselines import ddc
 from coprune_jax.baselines import distillation
-from coprune_jax.baselines import one_shot
 from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
+from coprune_jax.train import config_checks
 from coprune_jax.train import phases
 from coprune_jax.train import stages
 from coprune_jax.train import trainers
@@ -31,6 +58,40 @@ from coprune_jax.train.experiment_data import ExperimentData
 PyTree = Any
 
 
+def pruner_section(name: str, **options) -> dict:
+  """A pruner: a factory's name in `cj.pruners.PRUNERS` and its options."""
+  return dict(name=name, **options)
+
+
+def cooperative_method(label: str, source=None, target=None,
+                       **options) -> dict:
+  """A cooperative method: the source's pruner (default magnitude), the
+  target's (default the paper's signed fusion) and options (see above)."""
+  return dict(label=label, kind="cooperative",
+              source=source or pruner_section("magnitude"),
+              target=target or pruner_section("cooperative",
+                                              fusion="signed"),
+              **options)
+
+
+def single_method(label: str, target: dict, **options) -> dict:
+  """The target pruned alone by `target`'s pruner."""
+  return dict(label=label, kind="single", target=target, **options)
+
+
+# Each kind's options besides label, kind and pruners, with their defaults.
+OPTIONS = {
+    "cooperative": dict(alpha=None, eq7=None, source_steps=1,
+                        alpha_candidates=(), alpha_probe_epochs=5,
+                        alpha_probe_steps=0),
+    "single": dict(objective="", mmd_weight=0.25),
+    "distillation": dict(fraction=0.104, temperature=4.0, soft_weight=0.9),
+}
+PRUNER_KEYS = {"cooperative": ("source", "target"), "single": ("target",),
+               "distillation": ()}
+OBJECTIVES = ("", "ddc")
+
+
 @dataclasses.dataclass(frozen=True)
 class Start:
   """What every method starts from, for one seed and one keep-ratio setting."""
@@ -38,9 +99,8 @@ class Start:
   model_config: Any  # {name, kwargs}: to build the distillation student
   data: ExperimentData
   keep_ratios: PyTree
-  schedule: cj.AlphaSchedule  # Co-Prune's; fixes every method's stage count
+  schedule: cj.AlphaSchedule  # the prune section's; fixes the stage count
   prune: Any  # the config's prune section
-  baselines: Any  # the config's baselines section
   source_weights: tuple  # (params, model_state)
   target_weights: tuple
   seed: int
@@ -49,143 +109,142 @@ class Start:
   def batch_size(self) -> int:
     return min(self.prune.batch_size, len(self.data.target_train))
 
-
-def _coprune(schedule_of: Callable[[Start], cj.AlphaSchedule],
-             **overrides):
-  """Co-Prune with the config's prune settings, some of them overridden
-  (fusion, hysteresis, gradual_epochs, alpha_candidates) for a named
-  variant."""
-  def build(start: Start):
-    prune = {**start.prune, **overrides}
-    steps = stages.steps_per_epoch(start.batch_size,
-                                   len(start.data.target_train))
-    gradual_steps = prune["gradual_epochs"] * steps
-    source_pruner, target_pruner = coprune_pruners(
-        start.keep_ratios, prune["fusion"], prune["scope"],
-        prune["hysteresis"], gradual_steps)
-    return trainers.CoPruneTrainer(
-        train_apply=start.classifier.train_apply, schedule=schedule_of(start),
-        source_weights=start.source_weights,
-        target_weights=start.target_weights,
-        source_train=start.data.source_train,
-        target_train=start.data.target_train, batch_size=start.batch_size,
-        source_pruner=source_pruner, target_pruner=target_pruner,
-        learning_rate=prune["learning_rate"],
-        initial_masks=prune["initial_masks"], dense_steps=gradual_steps,
-        source_steps=prune["source_steps"],
-        alpha_probe=_alpha_probe(start, prune)), start.classifier
-  return build
+  @property
+  def steps_per_epoch(self) -> int:
+    return stages.steps_per_epoch(self.batch_size,
+                                  len(self.data.target_train))
 
 
-def coprune_pruners(keep_ratios, fusion: str = "signed", scope: str = "layer",
-                    hysteresis: float = 0.0, gradual_steps: int = 0):
-  """(source pruner, target pruner) of Co-Prune: the source's magnitude
-  masks, the target's of the fused weights; with `gradual_steps`, both
-  reach the budget on Zhu & Gupta's schedule and go on updating after."""
-  if gradual_steps:
-    source = cj.pruners.gradual_magnitude(
-        keep_ratios, begin_step=0, end_step=gradual_steps, update_every=1,
-        gradient="straight_through", fixed_from_end=False)
-  else:
-    source = cj.pruners.magnitude(keep_ratios, scope=scope)
-  return source, cj.pruners.cooperative(
-      keep_ratios, 0.0, fusion, scope=scope, hysteresis=hysteresis,
-      gradual_steps=gradual_steps)
+def options_of(section) -> dict:
+  """The section's options, its kind's defaults filled in; ValueError for
+  an unknown kind or option."""
+  kind = section.get("kind")
+  if kind not in OPTIONS:
+    raise ValueError(f"kind must be one of {sorted(OPTIONS)}, got {kind!r}")
+  given = {k: v for k, v in dict(section).items()
+           if k not in ("label", "kind") + PRUNER_KEYS[kind]}
+  unknown = sorted(set(given) - set(OPTIONS[kind]))
+  if unknown:
+    raise ValueError(f"unknown {kind} options {unknown}; known: "
+                     f"{sorted(OPTIONS[kind])}")
+  missing = [k for k in PRUNER_KEYS[kind] if k not in section]
+  if missing:
+    raise ValueError(f"a {kind} method needs the pruner sections {missing}")
+  if kind == "single" and given.get("objective", "") not in OBJECTIVES:
+    raise ValueError(f"objective must be one of {OBJECTIVES}, got "
+                     f"{given['objective']!r}")
+  for key, value in given.items():
+    if key in config_checks.METHOD_OPTIONS and value is not None:
+      config_checks.require(key, value, config_checks.METHOD_OPTIONS[key])
+  return {**OPTIONS[kind], **given}
 
 
-def _alpha_probe(start: Start, prune) -> Optional[AlphaProbe]:
-  if not prune["alpha_candidates"]:
+def build_pruner(section, keep_ratios, seed: int,
+                 steps_per_epoch: int) -> cj.pruners.Pruner:
+  """The pruner a section names, with `keep_ratios` and `seed` where its
+  factory takes them (unless the section sets the seed)."""
+  options = dict(section)
+  factory = cj.pruners.by_name(options.pop("name", None))
+  accepted = inspect.signature(factory).parameters
+  if "keep_ratios" in options:
+    raise ValueError("keep ratios come from the prune section or the table "
+                     "setting, not from a pruner section")
+  options = {k: _in_steps(v, steps_per_epoch) for k, v in options.items()}
+  if "keep_ratios" in accepted:
+    options["keep_ratios"] = keep_ratios
+  if "seed" in accepted:
+    options.setdefault("seed", seed)
+  try:
+    return factory(**options)
+  except TypeError as e:  # an option the factory does not take
+    raise ValueError(f"pruner {section['name']!r}: {e}") from e
+
+
+def _in_steps(value, steps_per_epoch: int):
+  """`dict(epochs=N)` as N epochs of steps; other values as they are."""
+  if hasattr(value, "keys") and set(value.keys()) == {"epochs"}:
+    return int(value["epochs"]) * steps_per_epoch
+  return value
+
+
+def _schedule(options: dict, start: Start) -> cj.AlphaSchedule:
+  if options["eq7"]:
+    alpha_0, alpha_min, beta = options["eq7"]
+    return cj.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
+  if options["alpha"] is not None:  # constant, over the protocol's stages
+    return cj.alpha_schedule([options["alpha"]] * start.schedule.num_stages)
+  return start.schedule
+
+
+def _alpha_probe(start: Start, options: dict):
+  if not options["alpha_candidates"]:
     return None
-  epochs = stages.epochs_holding(
-      prune["alpha_probe_epochs"], prune["alpha_probe_steps"],
-      stages.steps_per_epoch(start.batch_size, len(start.data.target_train)))
-  return AlphaProbe(tuple(prune["alpha_candidates"]), epochs,
+  epochs = stages.epochs_holding(options["alpha_probe_epochs"],
+                                 options["alpha_probe_steps"],
+                                 start.steps_per_epoch)
+  return AlphaProbe(tuple(options["alpha_candidates"]), epochs,
                     start.data.target_val,
                     phases.make_evaluator(start.classifier), start.seed)
 
 
-def _constant_alpha(alpha: float):
-  return lambda s: cj.alpha_schedule([alpha] * s.schedule.num_stages)
+def _cooperative(section, options: dict, start: Start):
+  source_pruner, target_pruner = (
+      build_pruner(section[domain], start.keep_ratios, start.seed,
+                   start.steps_per_epoch) for domain in ("source", "target"))
+  return trainers.CoPruneTrainer(
+      train_apply=start.classifier.train_apply,
+      schedule=_schedule(options, start),
+      source_weights=start.source_weights,
+      target_weights=start.target_weights,
+      source_train=start.data.source_train,
+      target_train=start.data.target_train, batch_size=start.batch_size,
+      source_pruner=source_pruner, target_pruner=target_pruner,
+      learning_rate=start.prune.learning_rate,
+      initial_masks=start.prune.initial_masks,
+      source_steps=options["source_steps"],
+      alpha_probe=_alpha_probe(start, options)), start.classifier
 
 
-def _masked(start: Start, masks: PyTree, weights=None, **kwargs):
+def calibration_of(start: Start) -> cj.pruners.Calibration:
+  """The labelled target images once, unaugmented, and the fine-tuned
+  target's functions: what one-shot criteria read."""
+  params, model_state = start.target_weights
+  del params
+  logits_fn = lambda p, inputs: start.classifier.eval_apply(p, model_state,
+                                                            inputs)
+  return cj.pruners.Calibration(
+      batches=lambda: pipeline.batches(start.data.target_train,
+                                       start.batch_size, None, False),
+      logits_fn=logits_fn,
+      loss_fn=lambda p, batch: cj.cross_entropy_loss(logits_fn(p, batch[0]),
+                                                     batch[1]),
+      key=jax.random.key(start.seed), module=start.classifier.module,
+      model_state=model_state)
+
+
+def _single(section, options: dict, start: Start):
+  pruner = build_pruner(section["target"], start.keep_ratios, start.seed,
+                        start.steps_per_epoch)
+  params, model_state = start.target_weights
+  params, masks = pruner.start(
+      params, partner_params=start.source_weights[0],
+      calibration=calibration_of(start), alpha=start.schedule(0))
+  objective, source_train = None, None
+  if options["objective"] == "ddc":
+    objective = ddc.ddc_objective(start.classifier.train_apply,
+                                  options["mmd_weight"])
+    source_train = start.data.source_train
   return trainers.MaskedTrainer(
       train_apply=start.classifier.train_apply,
-      initial_weights=weights or start.target_weights, initial_masks=masks,
+      initial_weights=(params, model_state), initial_masks=masks,
       target_train=start.data.target_train, batch_size=start.batch_size,
       num_stages=start.schedule.num_stages,
-      learning_rate=start.prune.learning_rate, **kwargs)
+      learning_rate=start.prune.learning_rate, pruner=pruner,
+      objective=objective, source_train=source_train), start.classifier
 
 
-def _target_batches(start: Start):
-  """The labelled target images once, unaugmented, as the one-shot
-  criteria see them."""
-  return pipeline.batches(start.data.target_train, start.batch_size, None,
-                          False)
-
-
-def _lwc(start: Start):
-  masks = cj.magnitude_masks(start.target_weights[0], start.keep_ratios)
-  return _masked(start, masks), start.classifier
-
-
-def _one_time_coprune(start: Start):
-  _, masks = cj.cooperative_masks(
-      start.source_weights[0], start.target_weights[0], start.schedule(0),
-      start.keep_ratios, start.prune.fusion, start.prune.scope)
-  return _masked(start, masks), start.classifier
-
-
-def _obd(start: Start):
-  params, model_state = start.target_weights
-
-  def logits_fn(p, inputs):
-    return start.classifier.eval_apply(p, model_state, inputs)
-
-  def loss_fn(p, batch):
-    return cj.cross_entropy_loss(logits_fn(p, batch[0]), batch[1])
-
-  b = start.baselines
-  masks = one_shot.obd_masks(params, start.keep_ratios, _target_batches(start),
-                             b.obd_hessian, logits_fn, loss_fn,
-                             jax.random.key(start.seed), b.obd_probes)
-  return _masked(start, masks), start.classifier
-
-
-def _lobs(start: Start):
-  params, model_state = start.target_weights
-  if model_state:
-    raise ValueError("L-OBS here supports models without normalisation "
-                     "state (CIFAR-Net, LeNet-5, MLP)")
-  new_params, masks = one_shot.lobs_prune_model(
-      start.classifier.module, params,
-      (x for x, _ in _target_batches(start)), start.keep_ratios,
-      start.baselines.lobs_damping)
-  return _masked(start, masks, (new_params, model_state)), start.classifier
-
-
-def _dns(start: Start):
-  # Starts from the magnitude masks (exact counts); the band's centre keeps
-  # the count on the budget (dns_centre="budget"; "kth" lets it drift):
-  # the report gives the true kept ratio.
-  b = start.baselines
-  masks = cj.magnitude_masks(start.target_weights[0], start.keep_ratios)
-  pruner = cj.pruners.dns(start.keep_ratios, seed=start.seed,
-                          hysteresis=b.dns_hysteresis, gamma=b.dns_gamma,
-                          power=b.dns_power, centre=b.dns_centre)
-  return _masked(start, masks, pruner=pruner), start.classifier
-
-
-def _ddc_dns(start: Start):
-  trainer, classifier = _dns(start)
-  objective = ddc.ddc_objective(start.classifier.train_apply,
-                                start.baselines.ddc_mmd_weight)
-  return dataclasses.replace(trainer, objective=objective,
-                             source_train=start.data.source_train), classifier
-
-
-def student_classifier(start: Start) -> Classifier:
-  """The slim network with about `distillation_fraction` of the parameters."""
+def student_classifier(start: Start, fraction: float) -> Classifier:
+  """The slim network with about `fraction` of the parameters."""
   name, kwargs = start.model_config.name, dict(start.model_config.kwargs)
   num_classes = len(start.data.label_names)
   full = models.make_model(name, num_classes, **kwargs)
@@ -194,8 +253,7 @@ def student_classifier(start: Start) -> Classifier:
   count = lambda widths: parameter_count(
       models.make_model(name, num_classes, **{**kwargs, "widths": widths}),
       start.data.input_shape)
-  widths = distillation.slim_widths(count, full.widths,
-                                    start.baselines.distillation_fraction,
+  widths = distillation.slim_widths(count, full.widths, fraction,
                                     max_offset=1)
   return Classifier(models.make_model(name, num_classes,
                                       **{**kwargs, "widths": widths}))
@@ -206,84 +264,66 @@ def parameter_count(module, input_shape) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
 
 
-def _distillation(start: Start):
-  b = start.baselines
-  student = student_classifier(start)
+def _distillation(section, options: dict, start: Start):
+  del section
+  student = student_classifier(start, options["fraction"])
   teacher_params, teacher_state = start.target_weights
   teacher = lambda x: start.classifier.eval_apply(teacher_params,
                                                   teacher_state, x)
   weights = student.init(start.seed, start.data.input_shape)
   no_masks = jax.tree.map(lambda _: None, weights[0])
   objective = distillation.distillation_objective(
-      student.train_apply, teacher, b.distillation_temperature,
-      b.distillation_soft_weight)
-  return _masked(start, no_masks, weights, objective=objective), student
+      student.train_apply, teacher, options["temperature"],
+      options["soft_weight"])
+  return trainers.MaskedTrainer(
+      train_apply=student.train_apply, initial_weights=weights,
+      initial_masks=no_masks, target_train=start.data.target_train,
+      batch_size=start.batch_size, num_stages=start.schedule.num_stages,
+      learning_rate=start.prune.learning_rate,
+      objective=objective), student
 
 
-# name -> build(start) -> (trainer, classifier of the trained model)
-METHODS = {
-    "coprune": _coprune(lambda s: s.schedule),
-    "coprune_eq7": _coprune(lambda s: cj.alpha_schedule(
-        alpha_0=0.7, alpha_min=0.3, beta=3)),
-    "coprune_magnitude": _coprune(lambda s: s.schedule, fusion="magnitude"),
-    # Issue 16's variants beyond the paper.
-    "coprune_matched": _coprune(lambda s: s.schedule,
-                                fusion="signed_matched"),
-    "coprune_hysteresis": _coprune(lambda s: s.schedule, hysteresis=0.1),
-    "coprune_gradual": _coprune(lambda s: s.schedule, gradual_epochs=10),
-    "coprune_source10": _coprune(lambda s: s.schedule, source_steps=10),
-    "coprune_alpha_val": _coprune(lambda s: s.schedule,
-                                  alpha_candidates=(0.0, 0.3, 0.5, 0.7, 1.0)),
-    "alpha0": _coprune(_constant_alpha(0.0)),
-    # alpha = 0 again: the same training, another data order (the order
-    # follows the method's name). How far apart two runs of one method on
-    # one seed land: the noise floor of every paired difference.
-    "alpha0_reordered": _coprune(_constant_alpha(0.0)),
-    "alpha1": _coprune(_constant_alpha(1.0)),
-    # The source's mask alone, the source trained as in coprune_source10:
-    # separates what its mask is worth from what the fusion adds.
-    "alpha1_source10": _coprune(_constant_alpha(1.0), source_steps=10),
-    "one_time_coprune": _one_time_coprune,
-    "lwc": _lwc,
-    "obd": _obd,
-    "lobs": _lobs,
-    "dns": _dns,
-    "ddc_dns": _ddc_dns,
-    "distillation": _distillation,
-}
-
-# Methods whose model does not depend on the keep ratios (one cell per seed).
-KEEP_RATIO_FREE = ("distillation",)
-
-LABELS = {
-    "coprune": "Co-Prune", "coprune_eq7": "Co-Prune, Eq. 7 (beta = 3)",
-    "coprune_magnitude": "Co-Prune, magnitude fusion",
-    "coprune_matched": "Co-Prune, scale-matched signed fusion",
-    "coprune_hysteresis": "Co-Prune, hysteresis 0.1 on the fused mask",
-    "coprune_gradual": "Co-Prune, gradual sparsity over 10 epochs",
-    "coprune_source10": "Co-Prune, 10 source steps per target step",
-    "coprune_alpha_val": "Co-Prune, each stage's alpha chosen on validation",
-    "alpha0": "alpha = 0 (target alone)", "alpha1": "alpha = 1",
-    "alpha1_source10": "alpha = 1, 10 source steps per target step",
-    "alpha0_reordered": "alpha = 0, another data order (noise floor)",
-    "one_time_coprune": "one-time Co-Prune", "lwc": "LWC", "obd": "OBD",
-    "lobs": "L-OBS", "dns": "DNS", "ddc_dns": "DDC-DNS",
-    "distillation": "distillation (slim net)",
-}
+# kind -> build(section, options, start) -> (trainer, classifier of the
+# trained model)
+BUILDERS = {"cooperative": _cooperative, "single": _single,
+            "distillation": _distillation}
 
 
-def build_trainer(method: str, start: Start):
-  """(trainer, classifier) of `method`; raises ValueError for unknown names."""
-  if method not in METHODS:
-    raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-  return METHODS[method](start)
+def keep_ratio_free(section) -> bool:
+  """Whether the method's model ignores the keep ratios (one table cell
+  per seed, whatever the setting)."""
+  return section["kind"] == "distillation"
 
 
-def pruned_model_facts(method: str, start: Start, trained_params,
-                       masks) -> dict:
+def check_method(name: str, section, params: PyTree, keep_ratios: PyTree):
+  """Raises ValueError naming the method if its section cannot be built
+  (an unknown kind, option, pruner or pruner option) for `params`."""
+  try:
+    options_of(section)
+    if "label" not in section:
+      raise ValueError("a method needs a label (its name in reports)")
+    for domain in PRUNER_KEYS[section["kind"]]:
+      pruner = build_pruner(section[domain], keep_ratios, seed=0,
+                            steps_per_epoch=1)
+      if pruner.keep_ratios is not None:
+        pruner.keep_ratio_tree(params)
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"method {name!r}: {e}") from e
+
+
+def build_trainer(name: str, section, start: Start):
+  """(trainer, classifier of the trained model) of the method `section`."""
+  options = options_of(section)
+  try:
+    return BUILDERS[section["kind"]](section, options, start)
+  except (ValueError, TypeError) as e:
+    raise ValueError(f"method {name!r}: {e}") from e
+
+
+def pruned_model_facts(section, start: Start, trained_params, masks) -> dict:
   """Kept weights per pruned layer and overall; for the distillation
   student, its parameter count against the full network's."""
-  if method == "distillation":
+  if keep_ratio_free(section):
     kept = sum(x.size for x in jax.tree.leaves(trained_params))
     full = sum(x.size for x in jax.tree.leaves(start.target_weights[0]))
     return {"kept_per_layer": {}, "kept_total": kept, "prunable_total": full}

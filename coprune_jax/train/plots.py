@@ -5,7 +5,8 @@ import os
 
 from coprune_jax.train.metrics_log import read_records, select
 
-METHOD_STYLES = {"coprune": "-", "alpha0": "--"}
+STYLES = ("-", "--", ":", "-.")
+DENSE_PHASES = ("pretrain", "finetune")
 
 
 def pyplot():
@@ -45,6 +46,12 @@ def write_plots(workdir: str) -> list[str]:
       report = json.load(f)
   seeds = sorted({r["seed"] for r in records})
   colors = {s: f"C{i}" for i, s in enumerate(seeds)}
+  # The pruning methods, in the order they ran; the first cooperative one
+  # (its records carry alpha) gets the alpha and mask-overlap plots.
+  methods = list(dict.fromkeys(r["phase"] for r in records
+                               if r["phase"] not in DENSE_PHASES))
+  cooperative = next((m for m in methods if any(
+      "alpha" in r for r in select(records, phase=m))), None)
   out_dir = os.path.join(workdir, "plots")
   os.makedirs(out_dir, exist_ok=True)
   written = []
@@ -54,7 +61,7 @@ def write_plots(workdir: str) -> list[str]:
     save_figure(fig, path)
     written.append(path)
 
-  # Loss and accuracy per epoch, for fine-tuning and both pruning methods.
+  # Loss and accuracy per epoch, for fine-tuning and the pruning methods.
   fig, axes = plt.subplots(2, 2, figsize=(11, 7))
   for seed in seeds:
     fine = select(records, seed=seed, phase="finetune")
@@ -64,7 +71,8 @@ def write_plots(workdir: str) -> list[str]:
       axes[1, 0].plot(*_series(fine, "train_accuracy"), color=colors[seed],
                       alpha=0.5)
       axes[1, 0].plot(*_series(fine, "val_accuracy"), color=colors[seed])
-    for method, style in METHOD_STYLES.items():
+    for i, method in enumerate(methods):
+      style = STYLES[i % len(STYLES)]
       rows = select(records, seed=seed, phase=method)
       if rows:
         axes[0, 1].plot(*_series(rows, "target_loss"), style,
@@ -85,13 +93,13 @@ def write_plots(workdir: str) -> list[str]:
   # alpha and learning rate over time.
   fig, (ax_alpha, ax_lr) = plt.subplots(1, 2, figsize=(11, 3.5))
   for seed in seeds:
-    rows = select(records, seed=seed, phase="coprune")
+    rows = select(records, seed=seed, phase=cooperative)
     if rows:
       ax_alpha.step(*_series(rows, "alpha"), where="post", color=colors[seed],
                     label=f"seed {seed}")
       ax_lr.step(*_series(rows, "learning_rate"), where="post",
                  color=colors[seed])
-  ax_alpha.set(title="Co-Prune transfer factor alpha", xlabel="epoch",
+  ax_alpha.set(title=f"{cooperative}: transfer factor alpha", xlabel="epoch",
                ylim=(-0.05, 1.05))
   ax_lr.set(title="target learning rate", xlabel="epoch", yscale="log")
   if ax_alpha.lines:
@@ -99,13 +107,15 @@ def write_plots(workdir: str) -> list[str]:
   save(fig, "alpha_lr.png")
 
   # Overlap of source and target masks per layer over time.
-  rows = select(records, seed=seeds[0], phase="coprune") if seeds else []
+  rows = (select(records, seed=seeds[0], phase=cooperative)
+          if seeds and cooperative else [])
   if rows:
     fig, ax = plt.subplots(figsize=(7, 4))
     for name in rows[0]["mask_iou"]:
       ax.plot(range(1, len(rows) + 1), [r["mask_iou"][name] for r in rows],
               label=name)
-    ax.set(title=f"IoU of source and target masks (seed {seeds[0]})",
+    ax.set(title=f"{cooperative}: IoU of source and target masks "
+           f"(seed {seeds[0]})",
            xlabel="epoch (all stages)", ylim=(0, 1.02))
     ax.legend(fontsize=7)
     save(fig, "mask_iou.png")
@@ -120,10 +130,13 @@ def write_plots(workdir: str) -> list[str]:
   ax.bar([x - 0.2 for x in xs],
          [layers[n]["requested_keep_ratio"] for n in names], 0.4,
          label="requested")
-  kept = report["true_keep_ratio"].get("coprune", {}).get("per_layer_kept")
-  if kept:
-    ax.bar([x + 0.2 for x in xs], [kept[0][n] / layers[n]["size"] for n in names],
-           0.4, label="kept by Co-Prune (first seed)")
+  labels = report.get("methods", {})
+  first = next(iter(report["true_keep_ratio"]), None)
+  kept = first and report["true_keep_ratio"][first]["per_layer_kept"]
+  if kept and kept[0]:
+    ax.bar([x + 0.2 for x in xs],
+           [kept[0].get(n, 0) / layers[n]["size"] for n in names], 0.4,
+           label=f"kept by {labels.get(first, first)} (first seed)")
   ax.set_xticks(list(xs), names, rotation=30, ha="right", fontsize=8)
   ax.set(title="fraction of weights kept per layer")
   ax.legend(fontsize=8)
@@ -133,12 +146,13 @@ def write_plots(workdir: str) -> list[str]:
   summary = report["summary"]
   bars = [(label, key) for label, key in [
       ("source only", "source_on_target_test"),
-      ("fine-tuned dense", "finetuned_on_target_test"),
-      ("Co-Prune", "coprune_on_target_test"),
-      ("alpha = 0", "alpha0_on_target_test")] if key in summary]
-  fig, ax = plt.subplots(figsize=(6, 3.8))
+      ("fine-tuned dense", "finetuned_on_target_test")] + [
+          (label, f"{method}_on_target_test")
+          for method, label in labels.items()] if key in summary]
+  fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(bars)), 3.8))
   ax.bar([b[0] for b in bars], [100 * summary[k]["mean"] for _, k in bars],
          yerr=[100 * summary[k]["std"] for _, k in bars], capsize=4)
   ax.set(title="target test accuracy (%), mean +- std over seeds")
+  ax.tick_params(axis="x", labelrotation=20, labelsize=8)
   save(fig, "accuracy.png")
   return written

@@ -97,8 +97,10 @@ def write_report(workdir: str, experiment, per_seed: dict) -> dict:
                     if isinstance(v, (int, float))})
   summary = {k: _mean_std([r[k] for r in per_seed.values() if k in r])
              for k in metrics}
+  config = experiment.config
+  labels = {name: config.methods[name]["label"] for name in config.compare}
   true_keep = {}
-  for method in ("coprune", "alpha0"):
+  for method in labels:
     facts = [r[f"{method}_model"] for r in per_seed.values()
              if f"{method}_model" in r]
     if facts:
@@ -113,7 +115,7 @@ def write_report(workdir: str, experiment, per_seed: dict) -> dict:
       "label_names": list(experiment.data.label_names),
       "target_labels_per_class": experiment.config.target.labels_per_class,
       "alphas": list(experiment.schedule.values),
-      "fusion": experiment.config.prune.fusion,
+      "methods": labels,
       "model": model_facts(experiment),
       "true_keep_ratio": true_keep,
       "summary": summary,
@@ -129,9 +131,9 @@ def summary_lines(report: dict) -> list[str]:
   """Human-readable lines: test accuracy (mean +- std over seeds) and keep."""
   s = report["summary"]
   rows = [("source model on target", "source_on_target_test"),
-          ("fine-tuned target, dense", "finetuned_on_target_test"),
-          ("Co-Prune", "coprune_on_target_test"),
-          ("alpha = 0 (target alone)", "alpha0_on_target_test")]
+          ("fine-tuned target, dense", "finetuned_on_target_test")] + [
+              (label, f"{method}_on_target_test")
+              for method, label in report.get("methods", {}).items()]
   model = report["model"]
   lines = [f"target test accuracy over {len(report['seeds'])} seed(s), "
            f"{model['name']}, keeping {model['overall_keep_ratio']:.4%} of "

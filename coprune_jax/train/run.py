@@ -11,8 +11,6 @@ import ml_collections
 import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax import sharding
-from coprune_jax.baselines import dns
-from coprune_jax.core import masks
 from coprune_jax.train import config_checks
 from coprune_jax.train import config_files
 from coprune_jax.train import methods
@@ -49,17 +47,22 @@ class Experiment:
       self.keep_ratios = cj.keep_ratio_tree(
           params, config_files.keep_ratio_rules(config.prune.keep_ratios))
       self.schedule = alpha_schedule_of(config.prune)
-      masks.resolve_fusion(config.prune.fusion)
       trainers.check_initial_masks(config.prune.initial_masks)
       if config.prune.target_start not in protocol.TARGET_STARTS:
         raise ValueError(f"prune.target_start must be one of "
                          f"{protocol.TARGET_STARTS}, got "
                          f"{config.prune.target_start!r}")
-      self.baselines = ml_collections.ConfigDict(protocol.baseline_config(
-          **dict(config.get("baselines", {}))))
-      if self.baselines.dns_centre not in dns.CENTRES:
-        raise ValueError(f"baselines.dns_centre must be one of "
-                         f"{dns.CENTRES}, got {self.baselines.dns_centre!r}")
+      if not config.get("methods"):
+        raise ValueError("the config defines no methods: give `methods`, "
+                         "{name: section} (see coprune_jax.train.methods)")
+      for name, section in config.methods.items():
+        methods.check_method(name, section, params, self.keep_ratios)
+      undefined = [m for m in config.get("compare", ())
+                   if m not in config.methods]
+      if undefined:
+        raise ValueError(f"compare names methods that `methods` does not "
+                         f"define: {undefined}; defined: "
+                         f"{sorted(config.methods)}")
     except (ValueError, KeyError, TypeError) as e:
       raise ConfigError(str(e)) from e
 
@@ -109,11 +112,7 @@ def prepare_workdir(workdir: str, config, resume: bool,
 # an old run resumes with them (and says which to --set if they differ).
 _LEGACY_SETTINGS = {
     "prune": {"target_start": "finetuned", "report_test_selected": False,
-              "hysteresis": 0.0, "gradual_epochs": 0,
-              "alpha_candidates": [], "alpha_probe_epochs": 5,
-              "patience_steps": 0, "alpha_probe_steps": 0,
-              "source_steps": 1, "max_steps_per_stage": 0},
-    "baselines": {"dns_centre": "kth"},
+              "patience_steps": 0, "max_steps_per_stage": 0},
 }
 
 
@@ -161,8 +160,8 @@ def method_start(experiment: Experiment, seed: int, source_weights,
   return methods.Start(
       experiment.classifier, config.model, experiment.data,
       experiment.keep_ratios if keep_ratios is None else keep_ratios,
-      experiment.schedule, config.prune, experiment.baselines,
-      source_weights, target_weights, seed)
+      experiment.schedule, config.prune, source_weights, target_weights,
+      seed)
 
 
 def export_model(path: str, weights: tuple, masks) -> Optional[dict]:
@@ -190,14 +189,14 @@ def stage_epochs(prune, target_train_size: int) -> tuple:
                                 prune.max_steps_per_stage, steps))
 
 
-def prune_and_evaluate(method: str, start: methods.Start,
+def prune_and_evaluate(method: str, section, start: methods.Start,
                        ctx: phases.PhaseContext, phase: str,
                        export_path: Optional[str] = None) -> dict:
-  """Trains `method` from `start` as phase `phase`; its validation-selected
-  model's accuracies and kept counts, and its file's sizes (`export_model`)
-  if `export_path` is given."""
+  """Trains the method `section` (named `method`) from `start` as phase
+  `phase`; its validation-selected model's accuracies and kept counts, and
+  its file's sizes (`export_model`) if `export_path` is given."""
   prune, data = start.prune, start.data
-  trainer, classifier = methods.build_trainer(method, start)
+  trainer, classifier = methods.build_trainer(method, section, start)
   patience, max_epochs = stage_epochs(prune, len(data.target_train))
   best, progress = phases.staged_training(
       phase, dataclasses.replace(ctx, classifier=classifier), trainer,
@@ -206,7 +205,7 @@ def prune_and_evaluate(method: str, start: methods.Start,
       monitor=data.target_test if prune.report_test_selected else None)
   weights, masks = trainer.target(best)
   evaluate = phases.make_evaluator(classifier, placement=ctx.placement)
-  facts = methods.pruned_model_facts(method, start, weights[0], masks)
+  facts = methods.pruned_model_facts(section, start, weights[0], masks)
   if export_path is not None:
     sizes = export_model(export_path, weights, masks)
     if sizes is not None:
@@ -283,12 +282,10 @@ def run_seed(experiment: Experiment, seed: int, workdir: str, until: str,
   }
   if until == "finetune":
     return results
-  compared = ["coprune"] + (["alpha0"] if config.prune.compare_alpha_zero
-                            else [])
   start = method_start(experiment, seed, source_weights, target_weights)
-  for method in compared:
+  for method in config.compare:
     outcome = prune_and_evaluate(
-        method, start, ctx, method,
+        method, config.methods[method], start, ctx, method,
         os.path.join(ctx.checkpoint_dir, f"{method}_target.npz"))
     results.update({f"{method}_{k}": v for k, v in outcome.items()})
   return results
@@ -308,6 +305,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if until not in PHASES:
     raise ConfigError(f"until must be one of {PHASES}, got {until!r}")
   check_placement(config, placement)
+  if until == "prune" and not config.get("compare"):
+    raise ConfigError("the config lists no methods to run: set compare, "
+                      "e.g. compare=('coprune', 'alpha0'), names of its "
+                      "`methods`")
   experiment = experiment or Experiment(config)
   prepare_workdir(workdir, config, resume)
   per_seed = {}

@@ -27,10 +27,12 @@ def check_table_config(config: ml_collections.ConfigDict) -> None:
   if table is None:
     raise ConfigError("the config has no `table` section (name, methods, "
                       "keep_settings)")
-  unknown = sorted(set(table.methods) - set(methods.METHODS))
+  defined = config.get("methods") or {}
+  unknown = sorted(set(table.methods) - set(defined))
   if unknown:
-    raise ConfigError(f"unknown methods {unknown}; known: "
-                      f"{sorted(methods.METHODS)}")
+    raise ConfigError(f"table.methods names methods the config's `methods` "
+                      f"does not define: {unknown}; defined: "
+                      f"{sorted(defined)}")
   names = [name for name, _ in table.keep_settings]
   if len(set(names)) != len(names) or not names:
     raise ConfigError(f"keep_settings need distinct names, got {names}")
@@ -101,7 +103,8 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
   else:
     # Methods, settings and seeds may grow between resumed runs: cells are
     # keyed by name and seed and check their own keep ratios.
-    run.prepare_workdir(workdir, config, resume, ignore=("table", "seeds"))
+    run.prepare_workdir(workdir, config, resume,
+                        ignore=("table", "seeds", "methods"))
   table = config.table
   cells = []
   for seed in config.seeds:
@@ -130,7 +133,8 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
           start = run.method_start(experiment, seed, *start_weights(),
                                    keep_ratios)
           outcome = run.prune_and_evaluate(
-              method, start, ctx, f"{setting}/{method}",
+              method, config.methods[method], start, ctx,
+              f"{setting}/{method}",
               path.replace(".json", ".npz"))
         cell = {"setting": setting, "method": method, "seed": seed,
                 "keep_ratio_rules": [list(r) for r in rules], **outcome}
@@ -147,10 +151,11 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
       except ValueError as e:
         raise ConfigError(f"keep setting {setting!r}: {e}") from e
       for method in table.methods:
-        if method not in methods.KEEP_RATIO_FREE:
+        if not methods.keep_ratio_free(config.methods[method]):
           run_cell(setting, method, rules, keep_ratios)
-    for method in methods.KEEP_RATIO_FREE:
-      if method in table.methods:  # one cell per seed, whatever the setting
+    for method in table.methods:
+      if methods.keep_ratio_free(config.methods[method]):
+        # One cell per seed, whatever the setting.
         run_cell(table_report.KEEP_RATIO_FREE_SETTING, method, [],
                  experiment.keep_ratios)
   if sharding.is_primary():

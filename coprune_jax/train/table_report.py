@@ -6,11 +6,11 @@ import os
 
 import numpy as np
 
-from coprune_jax.train import methods
 from coprune_jax.train import plots
 from coprune_jax.train import report as report_lib
 
-# The setting name of the cells of `methods.KEEP_RATIO_FREE` methods.
+# The setting name of the cells of methods whose model ignores the keep
+# ratios (`methods.keep_ratio_free`) and of the dense models.
 KEEP_RATIO_FREE_SETTING = "any"
 # The fine-tuned dense target every method starts from, one cell per seed.
 DENSE = "finetuned"
@@ -24,14 +24,14 @@ DENSE_MODELS = (SOURCE, DENSE)
 PAIRED_WITH = ("coprune", "alpha0", "dns")
 # A cell's best test accuracy over its epochs (`prune.report_test_selected`).
 TEST_SELECTED = "test_selected_on_target_test"
-LABELS = {DENSE: "fine-tuned target, dense (the common start)",
-          SOURCE: "source model alone, dense (no target training)",
-          **methods.LABELS}
+DENSE_LABELS = {DENSE: "fine-tuned target, dense (the common start)",
+                SOURCE: "source model alone, dense (no target training)"}
 
 
-def method_label(method: str) -> str:
-  """The method's label in reports; a name without one stays as it is."""
-  return LABELS.get(method, method)
+def labels_of(config) -> dict:
+  """{name: label in reports} of the dense models and the config's methods."""
+  return {**DENSE_LABELS, **{name: section["label"] for name, section
+                             in (config.get("methods") or {}).items()}}
 
 
 def _kept_ratio(cell: dict) -> float:
@@ -128,6 +128,7 @@ def _accuracy_text(row) -> str:
 
 
 def _markdown(rows, paired, config, settings, method_order) -> str:
+  labels = labels_of(config)
   lines = [
       f"# {config.table.name}",
       "",
@@ -145,37 +146,37 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
   by_key = {(r["setting"], r["method"]): r for r in rows}
   free = [r for r in rows if r["setting"] == KEEP_RATIO_FREE_SETTING]
   for method in method_order:
-    if method in methods.KEEP_RATIO_FREE or method in DENSE_MODELS:
+    if method in {r["method"] for r in free}:
       continue
     entries = []
     for setting in settings:
       r = by_key.get((setting, method))
       entries.append("" if r is None else f"{_accuracy_text(r)}; "
                      f"{100 * r['kept_ratio_mean']:.3f}%")
-    lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
+    lines.append(f"| {labels[method]} | " + " | ".join(entries) + " |")
   from_source = config.prune.get("target_start") == "source"
   for r in free:  # one model whatever the keep setting
-    label = LABELS[r["method"]]
+    label = labels[r["method"]]
     if r["method"] == DENSE and from_source:
       label = ("fine-tuned target, dense (for reference: the methods start "
                "from the source, prune.target_start='source')")
     lines += ["", f"{label}: {_accuracy_text(r)} with "
               f"{100 * r['kept_ratio_mean']:.3f}% of the parameters."]
   if paired:
-    lines += _paired_markdown(paired, settings, method_order)
+    lines += _paired_markdown(paired, settings, method_order, labels)
   overlaps = [r for r in rows if "mask_iou_mean" in r]
   if overlaps:
     lines += ["", "Source/target mask overlap of the selected models "
               "(intersection over union of the kept weights, mean over "
               "layers and seeds): " + "; ".join(
-                  f"{LABELS[r['method']]} at {r['setting']}: "
+                  f"{labels[r['method']]} at {r['setting']}: "
                   f"{r['mask_iou_mean']:.3f}" for r in overlaps) + "."]
   if any("test_selected_mean" in r for r in rows):
-    lines += _test_selected_markdown(rows, settings, method_order)
+    lines += _test_selected_markdown(rows, settings, method_order, labels)
   return "\n".join(lines) + "\n"
 
 
-def _test_selected_markdown(rows, settings, method_order) -> list[str]:
+def _test_selected_markdown(rows, settings, method_order, labels) -> list[str]:
   lines = [
       "", "## Selected on TEST data (the paper's protocol; not our result)",
       "", "The best target test accuracy over all epochs of each run, as the "
@@ -187,10 +188,10 @@ def _test_selected_markdown(rows, settings, method_order) -> list[str]:
       lambda r: "" if "test_selected_mean" not in r else _accuracy_text({
           "test_accuracy_mean": r["test_selected_mean"],
           "test_accuracy_std": r["test_selected_std"],
-          "seeds": r["test_selected_seeds"]}))
+          "seeds": r["test_selected_seeds"]}), labels)
 
 
-def _method_table(rows, settings, method_order, text) -> list[str]:
+def _method_table(rows, settings, method_order, text, labels) -> list[str]:
   """A markdown table of `text(row)` per method and setting, without the
   methods that have no entry."""
   lines = ["", "| method | " + " | ".join(f"{s} kept" for s in settings)
@@ -200,7 +201,7 @@ def _method_table(rows, settings, method_order, text) -> list[str]:
     entries = [text(by_key[(setting, method)])
                if (setting, method) in by_key else "" for setting in settings]
     if any(entries):
-      lines.append(f"| {LABELS[method]} | " + " | ".join(entries) + " |")
+      lines.append(f"| {labels[method]} | " + " | ".join(entries) + " |")
   return lines
 
 
@@ -211,10 +212,10 @@ def _difference_text(row) -> str:
           f"ahead {row['seeds_ahead_of_reference']}/{n}")
 
 
-def _paired_markdown(paired, settings, method_order) -> list[str]:
+def _paired_markdown(paired, settings, method_order, labels) -> list[str]:
   lines = []
   for reference in dict.fromkeys(r["reference"] for r in paired):
-    label = LABELS[reference]
+    label = labels[reference]
     lines += [
         "", f"## Paired with {label}", "",
         f"Test accuracy minus {label}'s on the same seed (same source model "
@@ -222,11 +223,11 @@ def _paired_markdown(paired, settings, method_order) -> list[str]:
         f"percentage points: mean +- std (n), and on how many of the n seeds "
         f"the method is ahead."]
     lines += _method_table([r for r in paired if r["reference"] == reference],
-                           settings, method_order, _difference_text)
+                           settings, method_order, _difference_text, labels)
   return lines
 
 
-def _plot(path: str, rows, method_order) -> None:
+def _plot(path: str, rows, method_order, labels) -> None:
   plt = plots.pyplot()
   from matplotlib import ticker  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -237,7 +238,7 @@ def _plot(path: str, rows, method_order) -> None:
     if r["method"] in DENSE_MODELS:
       ax.axhline(100 * r["test_accuracy_mean"], color="grey",
                  linestyle="--" if r["method"] == DENSE else ":",
-                 label=LABELS[r["method"]])
+                 label=labels[r["method"]])
   for i, method in enumerate(m for m in method_order
                              if m not in DENSE_MODELS):
     mine = sorted((r for r in rows if r["method"] == method),
@@ -248,7 +249,7 @@ def _plot(path: str, rows, method_order) -> None:
                 [100 * r["test_accuracy_mean"] for r in mine],
                 yerr=[100 * r["test_accuracy_std"] for r in mine],
                 marker=markers[i % len(markers)], color=colours[i % 20],
-                capsize=3, label=LABELS[method])
+                capsize=3, label=labels[method])
   ax.set_xscale("log")
   # One tick per keep setting, at its median kept fraction, as a plain
   # number: "1.35", not the log axis' "2 x 10^0".
@@ -294,5 +295,5 @@ def write_table(cells: list[dict], config, results_dir: str) -> list[dict]:
           if any(TEST_SELECTED in d for d in cells) else {})} for c in cells])
   with open(base + ".md", "w") as f:
     f.write(_markdown(rows, paired, config, settings, method_order))
-  _plot(base + ".png", rows, method_order)
+  _plot(base + ".png", rows, method_order, labels_of(config))
   return rows

@@ -115,10 +115,6 @@ class CoPruneTrainer:
   # protocol.prune_config for why that is not the default).
   initial_masks: str = "pruned"
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
-  # Updates before the masks reach the budget (a gradual pruner's schedule):
-  # only epochs at the budget compete for the best (`at_budget`), and the
-  # run starts dense.
-  dense_steps: int = 0
   # Source updates per target update (cj.cooperative_pruning); 1 as published.
   source_steps: int = 1
   # Each stage's alpha chosen on target validation data instead of the
@@ -139,7 +135,10 @@ class CoPruneTrainer:
     self.probed = {}  # stage -> {alpha: validation accuracy}, for the log
 
   def at_budget(self, state) -> bool:
-    return int(state.target.opt_state.count) >= self.dense_steps
+    # A gradual pruner's epochs before its budget step are denser: they do
+    # not compete for the best.
+    return (int(state.target.opt_state.count)
+            >= self.target_pruner.budget_step)
 
   @property
   def num_stages(self) -> int:
@@ -154,7 +153,7 @@ class CoPruneTrainer:
     (source_params, source_state), (target_params, target_state) = (
         self.source_weights, self.target_weights)
     masks = self.coprune.first_masks(source_params, target_params, alpha)
-    if self.initial_masks == "ones" or self.dense_steps > 0:
+    if self.initial_masks == "ones" or self.target_pruner.budget_step > 0:
       # A dense start: all ones where the masks prune.
       masks = jax.tree.map(jnp.ones_like, masks)
     return self.coprune.init(source_params, target_params, alpha,
@@ -237,8 +236,8 @@ class MaskedTrainer:
 
   def __post_init__(self):
     self.step = masked_training.make_masked_step(
-        self.train_apply, has_model_state=True, pruner=self.pruner,
-        objective=self.objective)
+        self.pruner or cj.pruners.fixed(), self.train_apply,
+        has_model_state=True, objective=self.objective)
 
   def init_state(self) -> DomainState:
     return masked_training.init_masked_state(

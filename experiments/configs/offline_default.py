@@ -10,6 +10,7 @@ Co-Prune beside alpha = 0.
 
 import ml_collections
 
+import common
 from coprune_jax.train import protocol
 
 
@@ -37,4 +38,7 @@ def get_config():
   c.prune = protocol.prune_config(
       [("conv1/kernel", 0.3), (".*", 0.05)],  # (regex, keep ratio) rules
       batch_size=20, max_epochs_per_stage=30)
+  # Co-Prune beside alpha = 0, the target pruned alone from the same start.
+  c.methods = common.methods("coprune", "alpha0")
+  c.compare = ("coprune", "alpha0")  # what `coprune run` trains, in order
   return c

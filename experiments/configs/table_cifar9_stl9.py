@@ -10,14 +10,14 @@ same fine-tuned target of its seed. It needs the TFDS downloads of
 
 import os
 
+import common
 from coprune_jax.train import config_files
-from coprune_jax.train import protocol
 
 
 def get_config():
   c = config_files.load_config(
       os.path.join(os.path.dirname(__file__), "cifar9_stl9.py"))
-  c.baselines = protocol.baseline_config()
-  c.table = dict(name="cifar9_stl9", methods=protocol.ALL_METHODS,
-                 keep_settings=protocol.CIFAR_NET_TABLE_SETTINGS)
+  c.methods = common.METHODS
+  c.table = dict(name="cifar9_stl9", methods=common.ALL_METHODS,
+                 keep_settings=common.CIFAR_NET_TABLE_SETTINGS)
   return c

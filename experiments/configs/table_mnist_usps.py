@@ -15,6 +15,7 @@ repeated to RGB; USPS's own test split (2,007 images) is the target test set.
 
 import ml_collections
 
+import common
 from coprune_jax.train import protocol
 
 
@@ -37,5 +38,5 @@ def get_config(argument="100"):
   # 54,000 source training images: 5 epochs are 2,110 steps of batch 128.
   c.pretrain = dict(epochs=5, batch_size=128, learning_rate=1e-3)
   c.finetune = dict(epochs=60, batch_size=128, learning_rate=1e-3)
-  c.prune = protocol.prune_config(protocol.CIFAR_NET_KEEP_RATIOS_1_35)
-  return protocol.pair_table(c, "mnist_usps", argument)
+  c.prune = protocol.prune_config(common.CIFAR_NET_KEEP_RATIOS_1_35)
+  return common.pair_table(c, "mnist_usps", argument)

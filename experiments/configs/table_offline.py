@@ -9,17 +9,17 @@ LeNet-5, every method at 5% and 1.2% kept (conv1 keeps 30% in both), 3 seeds.
 
 import os
 
+import common
 from coprune_jax.train import config_files
-from coprune_jax.train import protocol
 
 
 def get_config():
   c = config_files.load_config(
       os.path.join(os.path.dirname(__file__), "offline_default.py"))
-  c.baselines = protocol.baseline_config()
+  c.methods = common.METHODS
   c.table = dict(
       name="offline",
-      methods=protocol.ALL_METHODS,
+      methods=common.ALL_METHODS,
       keep_settings=[("5", [("conv1/kernel", 0.3), (".*", 0.05)]),
                      # At 1% the output layer would keep 8 weights for 10
                      # classes; like the paper's patterns, it stays denser.

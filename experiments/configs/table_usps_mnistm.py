@@ -9,15 +9,15 @@ with 3 seeds; each method starts from the same fine-tuned target of its seed.
 
 import os
 
+import common
 from coprune_jax.train import config_files
-from coprune_jax.train import protocol
 
 
 def get_config():
   c = config_files.load_config(
       os.path.join(os.path.dirname(__file__), "usps_mnistm.py"))
   c.seeds = (0, 1, 2)
-  c.baselines = protocol.baseline_config()
-  c.table = dict(name="usps_mnistm", methods=protocol.ALL_METHODS,
-                 keep_settings=protocol.CIFAR_NET_TABLE_SETTINGS)
+  c.methods = common.METHODS
+  c.table = dict(name="usps_mnistm", methods=common.ALL_METHODS,
+                 keep_settings=common.CIFAR_NET_TABLE_SETTINGS)
   return c

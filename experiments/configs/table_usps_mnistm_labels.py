@@ -10,11 +10,11 @@ argument is the number of target labels per class, optionally with
 
 import os
 
+import common
 from coprune_jax.train import config_files
-from coprune_jax.train import protocol
 
 
 def get_config(argument="100"):
   c = config_files.load_config(
       os.path.join(os.path.dirname(__file__), "usps_mnistm.py"))
-  return protocol.pair_table(c, "usps_mnistm", argument)
+  return common.pair_table(c, "usps_mnistm", argument)

@@ -12,6 +12,7 @@ weights kept), the published alpha list 0.7 -> 0.5 -> 0.3, signed fusion.
 
 import ml_collections
 
+import common
 from coprune_jax.train import protocol
 
 
@@ -35,5 +36,7 @@ def get_config():
 
   c.pretrain = dict(epochs=15, batch_size=128, learning_rate=1e-3)
   c.finetune = dict(epochs=60, batch_size=128, learning_rate=1e-3)
-  c.prune = protocol.prune_config(protocol.CIFAR_NET_KEEP_RATIOS_1_35)
+  c.prune = protocol.prune_config(common.CIFAR_NET_KEEP_RATIOS_1_35)
+  c.methods = common.methods("coprune", "alpha0")
+  c.compare = ("coprune", "alpha0")  # what `coprune run` trains, in order
   return c

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 
 import coprune_jax as cj
-from coprune_jax.baselines import dns
+from coprune_jax.pruners import _dns as dns
 from coprune_jax.core import masked_training
 from tests.trees import linen_params
 from tests.trees import class_batch, linen_apply
@@ -15,7 +15,7 @@ def test_fixed_mask_retraining_freezes_pruned_weights_and_learns():
   masks = cj.magnitude_masks(params, ratios)  # LWC: one-shot by magnitude
   expected_masks = jax.device_get(masks)
   state = masked_training.init_masked_state(params, masks, learning_rate=1e-2)
-  step = masked_training.make_masked_step(linen_apply)
+  step = masked_training.make_masked_step(cj.pruners.fixed(), linen_apply)
   losses = []
   for _ in range(25):
     state, metrics = step(state, class_batch(0))
@@ -34,7 +34,7 @@ def test_dynamic_mask_update_runs_inside_the_step():
   masks = cj.all_ones_masks(params, ratios)
   state = masked_training.init_masked_state(params, masks, learning_rate=1e-2)
   step = masked_training.make_masked_step(
-      linen_apply, pruner=cj.pruners.dns(ratios, hysteresis=0.0))
+      cj.pruners.dns(ratios, hysteresis=0.0), linen_apply)
   for _ in range(3):
     state, _ = step(state, class_batch(0))
   # With no hysteresis band the thresholds meet at the k-th largest

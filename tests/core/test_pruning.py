@@ -268,7 +268,7 @@ def test_bad_use_is_refused_plainly():
     cj.pruned(optax.sgd(0.1), "magnitude")
   with pytest.raises(ValueError, match="found 0"):
     cj.masks_of(optax.sgd(0.1).init(params))
-  assert cj.pruners.by_name("magnitude", keep_ratios=0.5).keep_ratios == 0.5
+  assert cj.pruners.by_name("magnitude")(keep_ratios=0.5).keep_ratios == 0.5
 
 
 def test_gradual_keep_ratio_is_zhu_and_gupta_cubic_schedule():
@@ -374,8 +374,8 @@ def test_n_of_m_keeps_the_largest_n_of_every_m_inputs():
 def test_drop_and_grow_keeps_counts_and_starts_grown_weights_at_zero(method):
   params = {"w": jax.random.normal(jax.random.key(12), (20, 10)),
             "b": jnp.zeros(10)}
-  pruner = cj.pruners.by_name(method, keep_ratios=0.25, end_step=10,
-                              drop_fraction=0.5, update_every=2)
+  pruner = cj.pruners.by_name(method)(keep_ratios=0.25, end_step=10,
+                                      drop_fraction=0.5, update_every=2)
   tx = cj.pruned(optax.sgd(0.1), pruner)
   state = tx.init(params)
   update = jax.jit(tx.update)

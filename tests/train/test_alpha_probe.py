@@ -68,8 +68,9 @@ def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():
   source, target = classifier.init(0, (6,)), classifier.init(1, (6,))
   probe = AlphaProbe((0.0, 1.0), 2, features(2, 30),
                      phases.make_evaluator(classifier), seed=0)
-  source_pruner, target_pruner = methods.coprune_pruners(
-      cj.keep_ratio_tree(source[0], 0.2))
+  ratios = cj.keep_ratio_tree(source[0], 0.2)
+  source_pruner = cj.pruners.magnitude(ratios)
+  target_pruner = cj.pruners.cooperative(ratios)
   trainer = trainers.CoPruneTrainer(
       train_apply=classifier.train_apply,
       source_pruner=source_pruner, target_pruner=target_pruner,
@@ -99,10 +100,12 @@ def test_cooperative_trainer_starts_each_stage_with_the_probed_alpha():
 ])
 def test_the_probe_holds_at_least_the_steps_asked(train_size, probe_steps,
                                                   expected_epochs):
+  batch_size = min(128, train_size)
   start = types.SimpleNamespace(
-      batch_size=min(128, train_size), seed=0, classifier=None,
+      batch_size=batch_size, seed=0, classifier=None,
+      steps_per_epoch=train_size // batch_size,
       data=types.SimpleNamespace(target_train=[0] * train_size,
                                  target_val=None))
-  prune = {"alpha_candidates": (0.0, 1.0), "alpha_probe_epochs": 5,
-           "alpha_probe_steps": probe_steps}
-  assert methods._alpha_probe(start, prune).epochs == expected_epochs
+  options = {"alpha_candidates": (0.0, 1.0), "alpha_probe_epochs": 5,
+             "alpha_probe_steps": probe_steps}
+  assert methods._alpha_probe(start, options).epochs == expected_epochs

@@ -74,7 +74,10 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
   for plot in ("loss_accuracy", "alpha_lr", "kept_per_layer", "mask_iou",
                "accuracy"):
     assert os.path.getsize(workdir / "plots" / f"{plot}.png") > 1000
-  assert read_json(workdir / "config.json")["prune"]["fusion"] == "signed"
+  saved = read_json(workdir / "config.json")
+  assert saved["methods"]["coprune"]["target"]["fusion"] == "signed"
+  assert read_json(workdir / "report.json")["methods"] == {
+      "coprune": "Co-Prune", "alpha0": "alpha = 0 (target alone)"}
   # The versions that can move its figures travel with the report.
   packages = report["machine"]["packages"]
   assert packages["flax"] == importlib.metadata.version("flax")
@@ -122,9 +125,10 @@ def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
   args += [a for o in TINY for a in ("--set", o)]
   assert cli.main(args) == 2
   assert "pass --resume" in capsys.readouterr().err
-  assert cli.main(args + ["--resume", "--set", "prune.fusion=magnitude"]) == 2
-  assert ("another config (prune.fusion: 'signed' -> 'magnitude'); resume"
-          in capsys.readouterr().err)
+  assert cli.main(args + ["--resume", "--set",
+                          "methods.coprune.target.fusion=magnitude"]) == 2
+  assert ("another config (methods.coprune.target.fusion: 'signed' -> "
+          "'magnitude'); resume" in capsys.readouterr().err)
   assert os.listdir(workdir) == before
 
 
@@ -137,16 +141,28 @@ def test_cli_refuses_to_overwrite_and_checks_the_config(tmp_path, capsys):
     ("prune.keep_ratios=[('conv9/kernel', 0.1)]",
      "'conv9/kernel' matches no prunable parameter"),
     ("prune.alphas=(0.7, 1.3)", "alpha at stage 1 must be in [0, 1]"),
-    ("prune.alpha_candidates=(0.3, 1.2)",
-     "prune.alpha_candidates must be a tuple of numbers in [0, 1], got "
-     "(0.3, 1.2)"),
-    ("prune.alpha_probe_epochs=0",
-     "prune.alpha_probe_epochs must be an integer >= 1"),
+    ("methods.coprune.alpha_candidates=(0.3, 1.2)",
+     "method 'coprune': alpha_candidates must be a tuple of numbers in "
+     "[0, 1], got (0.3, 1.2)"),
+    ("methods.coprune.alpha_probe_epochs=0",
+     "method 'coprune': alpha_probe_epochs must be an integer >= 1"),
+    ("methods.alpha0.source_steps=0",
+     "method 'alpha0': source_steps must be an integer >= 1"),
+    ("methods.coprune.target.name='magnitudes'",
+     "method 'coprune': unknown pruner 'magnitudes'"),
+    ("methods.coprune.target.hysteresis=1.5",
+     "method 'coprune': hysteresis must be in [0, 1)"),
+    ("methods.coprune.nonsense=1",
+     "method 'coprune': unknown cooperative options ['nonsense']"),
+    ("methods.coprune.kind='joint'",
+     "method 'coprune': kind must be one of"),
+    ("compare=('coprune', 'lwc')",
+     "compare names methods that `methods` does not define: ['lwc']"),
     ("prune.patience_steps=-1", "prune.patience_steps must be an integer >= 0"),
     ("prune.max_steps_per_stage=-5",
      "prune.max_steps_per_stage must be an integer >= 0"),
     ("align.source_drop=('frog',)", "has no class 'frog'"),
-    ("prune.fusion=average", "fusion must be one of"),
+    ("methods.coprune.target.fusion='average'", "fusion must be one of"),
     ("model.name=vgg", "unknown model 'vgg'"),
     ("prune.nonsense=1", "unknown config key 'prune.nonsense'"),
     ("finetune.epochs=many",
@@ -294,7 +310,7 @@ def test_cli_missing_data_file(tmp_path, capsys):
 def test_batchnorm_model_state_flows_through_every_phase(tmp_path):
   config = tiny_config("model.name=resnet18",
                        "model.kwargs={'width': 4, 'stem': 'cifar'}",
-                       "prune.compare_alpha_zero=False",
+                       "compare=('coprune',)",
                        "prune.max_epochs_per_stage=2")
   report = run.train_and_evaluate(config, str(tmp_path), progress=False)
   assert 0.0 <= report["summary"]["coprune_on_target_test"]["mean"] <= 1.0
@@ -323,7 +339,6 @@ def test_dense_training_adds_the_penalty_to_the_loss(experiment, tmp_path):
 def test_runs_written_before_a_setting_existed_resume_with_its_old_value(
     tmp_path):
   config = tiny_config()
-  config.baselines = dict(dns_hysteresis=0.1)
   workdir = str(tmp_path / "run")
   run.prepare_workdir(workdir, config, resume=False)
   with open(os.path.join(workdir, "config.json")) as f:
@@ -332,7 +347,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_value(
   with open(os.path.join(workdir, "config.json"), "w") as f:
     json.dump(saved, f)
   run.prepare_workdir(workdir, config, resume=True)  # the old value: same
-  config.baselines = dict(dns_hysteresis=0.1, dns_centre="budget")
+  config.prune.target_start = "source"
   with pytest.raises(config_files.ConfigError,
-                     match="baselines.dns_centre: 'kth' -> 'budget'"):
+                     match="prune.target_start: 'finetuned' -> 'source'"):
     run.prepare_workdir(workdir, config, resume=True)

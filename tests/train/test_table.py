@@ -8,13 +8,15 @@ import jax
 import pytest
 
 import coprune_jax as cj
+from coprune_jax import cli
 from coprune_jax import models
 from coprune_jax.train import config_files
 from coprune_jax.train import methods
-from coprune_jax.train import protocol
 from coprune_jax.train import run
 from coprune_jax.train import table
 from coprune_jax.train import table_report
+from tests.pipeline_configs import COMMON
+from tests.pipeline_configs import TINY
 from tests.pipeline_configs import tiny_config
 
 CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "experiments",
@@ -26,7 +28,8 @@ def tiny_table(*methods_run, settings=(SETTING,)):
   config = tiny_config("model.name=lenet5", "model.kwargs={}",
                        "input.image_size=12", "source.image_size=12",
                        "prune.alphas=(0.7,)", "prune.max_epochs_per_stage=2")
-  config.baselines = protocol.baseline_config(obd_probes=4)
+  config.methods = COMMON.METHODS
+  config.methods.obd.target.probes = 4
   config.table = dict(name="tiny", methods=tuple(methods_run),
                       keep_settings=list(settings))
   return config
@@ -39,12 +42,12 @@ def phases_seen():
 
 @pytest.mark.slow  # ~2 minutes on 2 CPU cores
 def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
-  config = tiny_table(*protocol.ALL_METHODS)
+  config = tiny_table(*COMMON.ALL_METHODS)
   cells = table.run_table(config, str(tmp_path / "run"),
                           str(tmp_path / "results"), progress=False)
   by_method = {c["method"]: c for c in cells}
-  assert set(by_method) == set(protocol.ALL_METHODS) | {"finetuned",
-                                                         "source"}
+  assert set(by_method) == set(COMMON.ALL_METHODS) | {"finetuned",
+                                                       "source"}
   for dense in (by_method.pop("finetuned"), by_method.pop("source")):
     assert dense["model"]["kept_total"] == dense["model"]["prunable_total"]
   exact = by_method["lwc"]["model"]["kept_total"]
@@ -60,7 +63,7 @@ def test_every_method_runs_from_one_start_with_its_true_kept_ratio(tmp_path):
       assert kept == exact, method
   with open(tmp_path / "results" / "tiny.csv") as f:
     rows = list(csv.DictReader(f))
-  assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
+  assert {r["method"] for r in rows} == set(COMMON.ALL_METHODS) | {
       "finetuned", "source"}
   markdown = (tmp_path / "results" / "tiny.md").read_text()
   assert "| L-OBS |" in markdown and "distillation (slim net):" in markdown
@@ -130,7 +133,7 @@ def test_changed_keep_ratios_under_an_old_name_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("methods_run, settings, message", [
-    (("lwc", "magic"), (SETTING,), "unknown methods"),
+    (("lwc", "magic"), (SETTING,), "does not define: \\['magic'\\]"),
     (("lwc",), (SETTING, SETTING), "distinct"),
     (("lwc",), (("any", SETTING[1]),), "reserved"),
     (("lwc",), (("a/b", SETTING[1]),), "folder"),
@@ -191,12 +194,12 @@ def test_test_selected_figures_get_their_own_labelled_table(tmp_path):
 
 @pytest.mark.slow  # 6-8 s: with the slow tests, for the default budget
 def test_the_reference_protocol_starts_every_method_from_the_source():
-  config = tiny_table("coprune")
-  config.prune = protocol.reference_protocol(dict(config.prune))
+  config = COMMON.reference_protocol(tiny_table("coprune"))
   experiment = run.Experiment(config)
   source, target = ("source", None), ("finetuned", None)
   start = run.method_start(experiment, 0, source, target)
-  assert start.target_weights is source and start.prune.fusion == "magnitude"
+  assert start.target_weights is source
+  assert config.methods.coprune.target.fusion == "magnitude"
   assert start.prune.initial_masks == "pruned"
   ours = run.method_start(run.Experiment(tiny_table("coprune")), 0, source,
                           target)
@@ -205,8 +208,7 @@ def test_the_reference_protocol_starts_every_method_from_the_source():
 
 @pytest.mark.slow  # ~30 s on 2 CPU cores
 def test_reference_protocol_table_reports_test_selection_beside_ours(tmp_path):
-  config = tiny_table("coprune", "lwc")
-  config.prune = protocol.reference_protocol(dict(config.prune))
+  config = COMMON.reference_protocol(tiny_table("coprune", "lwc"))
   cells = table.run_table(config, str(tmp_path / "run"),
                           str(tmp_path / "results"), progress=False)
   pruned = [c for c in cells if c["setting"] != "any"]
@@ -222,8 +224,32 @@ def test_reference_protocol_table_reports_test_selection_beside_ours(tmp_path):
       pruned[1])
 
 
-def test_method_labels_cover_every_method():
-  assert set(methods.LABELS) == set(methods.METHODS)
+def test_every_method_of_the_catalogue_is_a_valid_section():
+  params = {"conv": {"kernel": jax.numpy.ones((3, 3, 2, 4))}}
+  ratios = cj.keep_ratio_tree(params, 0.5)
+  for name, section in COMMON.METHODS.items():
+    methods.check_method(name, section, params, ratios)
+  labels = COMMON.labels()
+  assert len(set(labels.values())) == len(labels)  # no two alike
+  assert set(COMMON.ALL_METHODS) | set(COMMON.PAIR_METHODS) <= set(labels)
+
+
+def test_coprune_table_runs_a_config_into_its_workdir(tmp_path, capsys):
+  workdir = tmp_path / "table"
+  args = ["table", os.path.join(CONFIGS, "table_offline.py"), "--workdir",
+          str(workdir), "--no-progress"]
+  overrides = TINY + ["table.methods=('lwc', 'random_fixed')",
+                      "table.keep_settings=[('20', [('.*', 0.2)])]",
+                      "table.name='tiny'",
+                      # A method the catalogue lacks, defined on the command
+                      # line: any registered pruner runs in a table.
+                      "methods.random_fixed.label='random, fixed'",
+                      "methods.random_fixed.kind='single'",
+                      "methods.random_fixed.target.name='random'"]
+  assert cli.main(args + [w for o in overrides for w in ("--set", o)]) == 0
+  markdown = (workdir / "results" / "tiny.md").read_text()
+  assert "| LWC |" in markdown and "| random, fixed |" in markdown
+  assert "written:" in capsys.readouterr().out
 
 
 def test_entry_point_needs_a_config_or_quick(tmp_path, capsys):
@@ -242,7 +268,7 @@ def test_quick_table_runs_every_method_on_the_offline_default(tmp_path):
                          "--no-progress"]) == 0
   with open(workdir / "results" / "offline_quick_seeds.csv") as f:
     rows = list(csv.DictReader(f))
-  assert {r["method"] for r in rows} == set(protocol.ALL_METHODS) | {
+  assert {r["method"] for r in rows} == set(COMMON.ALL_METHODS) | {
       "finetuned", "source"}
   assert {r["seed"] for r in rows} == {"0", "1"}
 

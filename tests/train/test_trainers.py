@@ -6,7 +6,6 @@ import pytest
 import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax.models.classifier import Classifier
-from coprune_jax.train import methods
 from coprune_jax.train import protocol
 from coprune_jax.train import trainers
 from tests.trees import features
@@ -18,11 +17,15 @@ def coprune_trainer(train_apply, ratios, schedule, source, target,
                     gradual_steps=0, **kwargs):
   """Co-Prune's trainer with the published pruners (`gradual_steps`: both
   reach the budget gradually)."""
-  source_pruner, target_pruner = methods.coprune_pruners(
-      ratios, gradual_steps=gradual_steps)
+  source_pruner = cj.pruners.magnitude(ratios)
+  if gradual_steps:
+    source_pruner = cj.pruners.gradual_magnitude(
+        ratios, begin_step=0, end_step=gradual_steps, update_every=1,
+        gradient="straight_through", fixed_from_end=False)
+  target_pruner = cj.pruners.cooperative(ratios, gradual_steps=gradual_steps)
   return trainers.CoPruneTrainer(
       train_apply, schedule, source, target, source_pruner=source_pruner,
-      target_pruner=target_pruner, dense_steps=gradual_steps, **kwargs)
+      target_pruner=target_pruner, **kwargs)
 
 
 def trainer(initial_masks, target_train=None, **kwargs):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from coprune_jax.baselines import lobs
-from coprune_jax.baselines import one_shot
 from coprune_jax.core import tree_paths
+from coprune_jax.pruners import _lobs as lobs
+from coprune_jax.pruners import _obd as obd
 from coprune_jax.models import CifarNet
 
 
@@ -20,7 +20,7 @@ def small_net_and_inputs():
 @pytest.mark.slow  # ~15 s; with the slow tests to keep the default budget
 def test_layer_input_hessians_match_direct_computation():
   module, params, x = small_net_and_inputs()
-  hessians = one_shot.layer_input_hessians(module, params, list(x))
+  hessians = lobs.layer_input_hessians(module, params, list(x))
   assert set(hessians) == {"conv1/kernel", "conv2/kernel", "conv3/kernel",
                            "fc1/kernel", "fc2/kernel"}
   patches = lobs.conv_patches(x.reshape(-1, 32, 32, 3), (5, 5, 3, 4),
@@ -33,7 +33,7 @@ def test_layer_input_hessians_match_direct_computation():
 def test_lobs_model_pruning_keeps_exact_counts_and_zeros_pruned():
   module, params, x = small_net_and_inputs()
   ratios = cj.keep_ratio_tree(params, 0.2)
-  new_params, masks = one_shot.lobs_prune_model(module, params, list(x), ratios)
+  new_params, masks = lobs.lobs_prune_model(module, params, list(x), ratios)
   sizes = dict(tree_paths.named_leaves(params))
   for name, count in cj.kept_counts(masks).items():
     assert count == cj.kept_count(sizes[name].size, 0.2)
@@ -53,7 +53,7 @@ def test_obd_masks_exact_counts(hessian):
   ratios = cj.keep_ratio_tree(params, 0.1)
   logits = lambda p, inputs: module.apply({"params": p}, inputs)
   loss = lambda p, batch: cj.cross_entropy_loss(logits(p, batch[0]), batch[1])
-  masks = one_shot.obd_masks(params, ratios, [(xb, labels) for xb in x],
+  masks = obd.obd_masks(params, ratios, [(xb, labels) for xb in x],
                              hessian, logits, loss, jax.random.key(2),
                              num_probes=4)
   sizes = dict(tree_paths.named_leaves(params))
@@ -64,4 +64,4 @@ def test_obd_masks_exact_counts(hessian):
 def test_obd_masks_refuse_an_unknown_hessian():
   module, params, x = small_net_and_inputs()
   with pytest.raises(ValueError, match="hessian"):
-    one_shot.obd_masks(params, cj.keep_ratio_tree(params, 0.1), [], "fisher")
+    obd.obd_masks(params, cj.keep_ratio_tree(params, 0.1), [], "fisher")

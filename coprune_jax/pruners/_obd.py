@@ -14,11 +14,15 @@ h_qq is the diagonal of the Hessian of the training loss. Three ways to get it:
   for small models and for testing the others.
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Optional
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
+
+from coprune_jax.core import masks as masks_lib
+from coprune_jax.core.pruner import Pruner
+from coprune_jax.pruners._fixed import given_masks
 
 PyTree = Any
 
@@ -88,3 +92,59 @@ def exact_hessian_diagonal(loss_fn: Callable[[PyTree], jax.Array],
 def obd_saliency(params: PyTree, hessian_diag: PyTree) -> PyTree:
   """0.5 * h_qq * w_q^2 per weight: the loss increase of deleting it."""
   return jax.tree.map(lambda w, h: 0.5 * h * w**2, params, hessian_diag)
+
+
+def obd_masks(params: PyTree, keep_ratios: PyTree, batches: Iterable,
+              hessian: str = "gauss_newton",
+              logits_fn: Optional[Callable[[PyTree, jax.Array], jax.Array]] = None,
+              loss_fn: Optional[Callable[[PyTree, Any], jax.Array]] = None,
+              key: Optional[jax.Array] = None, num_probes: int = 32) -> PyTree:
+  """Keeps the weights of largest saliency 0.5 h w^2.
+
+  h, averaged over `batches` of (inputs, labels): with hessian="gauss_newton"
+  the Gauss-Newton diagonal of cross-entropy through `logits_fn(params,
+  inputs)`; with "hutchinson" the estimate of the Hessian of
+  `loss_fn(params, batch)` from `num_probes` probes per batch (needs `key`).
+  """
+  if hessian not in ("gauss_newton", "hutchinson"):
+    raise ValueError(f"hessian must be 'gauss_newton' or 'hutchinson', got "
+                     f"{hessian!r}")
+  total, count = None, 0
+  for batch in batches:
+    if hessian == "gauss_newton":
+      diag = gauss_newton_diagonal(logits_fn, params, batch[0])
+    else:
+      key, batch_key = jax.random.split(key)
+      diag = hessian_diagonal(lambda p: loss_fn(p, batch), params,
+                                  batch_key, num_probes)
+    total = diag if total is None else jax.tree.map(jnp.add, total, diag)
+    count += 1
+  if count == 0:
+    raise ValueError("obd_masks needs at least one batch")
+  hessian_diag = jax.tree.map(lambda h: h / count, total)
+  return masks_lib.score_masks(obd_saliency(params, hessian_diag),
+                               keep_ratios)
+
+
+HESSIANS = ("gauss_newton", "hutchinson")
+
+
+def obd(keep_ratios, *, hessian: str = "gauss_newton", probes: int = 32,
+        gradient: str = "masked") -> Pruner:
+  """Optimal brain damage as a one-shot pruner: the first masks keep the
+  weights of largest saliency 0.5 h w^2 over the calibration batches
+  (`obd_masks`; `hessian`: "gauss_newton" or "hutchinson" with `probes`
+  probes per batch), then stay fixed while the kept weights retrain.
+  """
+  if hessian not in HESSIANS:
+    raise ValueError(f"hessian must be one of {HESSIANS}, got {hessian!r}")
+  if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
+    raise ValueError(f"probes must be an integer >= 1, got {probes!r}")
+
+  def start_fn(params, keep_ratio_tree, calibration):
+    return params, obd_masks(params, keep_ratio_tree, calibration.batches(),
+                             hessian, calibration.logits_fn,
+                             calibration.loss_fn, calibration.key, probes)
+
+  return Pruner(keep_ratios, given_masks, update_every=0, gradient=gradient,
+                start_fn=start_fn)

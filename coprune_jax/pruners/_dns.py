@@ -22,8 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from coprune_jax.core import keep_ratios as keep_ratios_lib
+from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import topk
 from coprune_jax.core import tree_paths
+from coprune_jax.core.pruner import Pruner
 
 PyTree = Any
 
@@ -112,3 +114,38 @@ def dns_masks(params: PyTree, masks: PyTree, keep_ratios: PyTree, key,
   apply = jax.random.uniform(key) < update_probability(iteration, gamma, power)
   return jax.tree.map(lambda new, old: jnp.where(apply, new, old), new_masks,
                       masks)
+
+
+def dns(keep_ratios, *, seed: int = 0, hysteresis: float = 0.1,
+        gamma: float = 1e-4, power: float = 1.0,
+        centre: str = "budget") -> Pruner:
+  """Dynamic network surgery (Guo et al. 2016): starts from the magnitude
+  masks; after each update, with probability (1 + gamma * t)^-power, cuts
+  weights below and splices back weights above a band of +-`hysteresis`
+  around a centre: by default placed so that each layer keeps its count
+  ("budget"), or the layer's k-th largest magnitude ("kth", whose count
+  drifts). Straight-through gradients; an update keeps the mask state of
+  weights inside the band. The random draw of update t comes from `seed`
+  and t.
+  """
+  if centre not in CENTRES:
+    raise ValueError(f"centre must be one of {CENTRES}, got {centre!r}")
+  if not 0.0 <= hysteresis < 1.0:
+    raise ValueError(f"hysteresis must be in [0, 1), got {hysteresis!r}")
+  if not gamma >= 0 or not power >= 0:
+    raise ValueError(f"gamma and power must be >= 0, got {gamma!r}, "
+                     f"{power!r}")
+  base_key = jax.random.key(seed)
+
+  def masks_fn(params, keep_ratio_tree, partner_params, count, *, masks,
+               **extra_args):
+    del partner_params, extra_args
+    if masks is None:  # the start
+      return masks_lib.magnitude_masks(params, keep_ratio_tree)
+    iteration = count - 1  # updates before this one
+    return dns_masks(params, masks, keep_ratio_tree,
+                     jax.random.fold_in(base_key, iteration), iteration,
+                     hysteresis, gamma, power, centre)
+
+  return Pruner(keep_ratios, masks_fn, update_every=1,
+                gradient="straight_through", initial="pruned")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from coprune_jax.baselines import lobs
+from coprune_jax.pruners import _lobs as lobs
 
 
 def correlated_inputs(key, n, d):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import coprune_jax as cj
-from coprune_jax.baselines import obd
+from coprune_jax.pruners import _obd as obd
 
 
 def quadratic():

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import coprune_jax as cj
-from coprune_jax.baselines import dns
+from coprune_jax.pruners import _dns as dns
 
 
 def test_surgery_keeps_state_between_thresholds():
