@@ -39,7 +39,7 @@ def log2_binomial(n: int, k: int) -> float:
 def entropy_bound_bytes(params, masks) -> float:
   """Positions of the kept weights at log2(n choose k) bits, values at 32."""
   bits = 0.0
-  for (_, weight), mask in zip(cj.named_leaves(params),
+  for (_, weight), mask in zip(cj.tree_paths.named_leaves(params),
                                jax.tree.leaves(masks, is_leaf=lambda x: x is None)):
     if mask is None:
       bits += 32 * weight.size

@@ -112,13 +112,13 @@ def sharded_topk_is_exact(mesh):
   # Integer scores: many ties, so the index-order tie rule is exercised too.
   scores = jnp.asarray(np.random.default_rng(0).integers(
       0, 7, (5, 5, 32, 64)).astype(np.float32))
-  reference = cj.topk_mask(scores, 0.095)
+  reference = cj.topk.topk_mask(scores, 0.095)
   results = []
   for spec in [(None, None, None, sharding.DATA_AXIS),
                (None, None, sharding.DATA_AXIS, None)]:
     placed = jax.device_put(scores, jax.sharding.NamedSharding(
         mesh, jax.sharding.PartitionSpec(*spec)))
-    mask = jax.jit(lambda s: cj.topk_mask(s, 0.095))(placed)
+    mask = jax.jit(lambda s: cj.topk.topk_mask(s, 0.095))(placed)
     results.append(bool(np.array_equal(np.asarray(mask),
                                        np.asarray(reference))))
   return results

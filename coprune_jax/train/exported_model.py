@@ -11,7 +11,7 @@ import platform
 
 import jax
 
-import coprune_jax as cj
+from coprune_jax.compression import sparse_file
 from coprune_jax.train import config_files
 from coprune_jax.train import phases
 from coprune_jax.train import run
@@ -46,7 +46,7 @@ def load(args: argparse.Namespace) -> tuple:
     config.data_root = data_root
   experiment = run.Experiment(config)
   params, model_state = experiment.init_weights(args.seed)
-  loaded, masks = cj.load_pruned(
+  loaded, masks = sparse_file.load_pruned(
       args.model_file, like={"params": params, "model_state": model_state},
       with_masks=True)
   return (config, experiment, (loaded["params"], loaded["model_state"]),

@@ -9,7 +9,7 @@ A method is a section of the config's `methods` (name -> section):
       rigl=single_method("RigL", pruner_section(
           "rigl", end_step=dict(epochs=20), update_every=10)))
 
-A pruner section names a factory of `cj.pruners.PRUNERS` and its keyword
+A pruner section names a factory of `pruners.PRUNERS` and its keyword
 arguments, passed straight to it with the table setting's keep ratios and
 the run's seed (where the factory takes them); `dict(epochs=N)` stands for
 N epochs of target steps. Kinds:
@@ -41,10 +41,13 @@ from typing import Any
 import jax
 import numpy as np
 
-import coprune_jax as cj
 from coprune_jax import models
+from coprune_jax import pruners
 from coprune_jax.baselines import ddc
 from coprune_jax.baselines import distillation
+from coprune_jax.core import alpha as alpha_lib
+from coprune_jax.core import losses
+from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
@@ -59,7 +62,7 @@ PyTree = Any
 
 
 def pruner_section(name: str, **options) -> dict:
-  """A pruner: a factory's name in `cj.pruners.PRUNERS` and its options."""
+  """A pruner: a factory's name in `pruners.PRUNERS` and its options."""
   return dict(name=name, **options)
 
 
@@ -99,7 +102,7 @@ class Start:
   model_config: Any  # {name, kwargs}: to build the distillation student
   data: ExperimentData
   keep_ratios: PyTree
-  schedule: cj.AlphaSchedule  # the prune section's; fixes the stage count
+  schedule: alpha_lib.AlphaSchedule  # the prune section's; fixes the stage count
   prune: Any  # the config's prune section
   source_weights: tuple  # (params, model_state)
   target_weights: tuple
@@ -140,11 +143,11 @@ def options_of(section) -> dict:
 
 
 def build_pruner(section, keep_ratios, seed: int,
-                 steps_per_epoch: int) -> cj.pruners.Pruner:
+                 steps_per_epoch: int) -> pruners.Pruner:
   """The pruner a section names, with `keep_ratios` and `seed` where its
   factory takes them (unless the section sets the seed)."""
   options = dict(section)
-  factory = cj.pruners.by_name(options.pop("name", None))
+  factory = pruners.by_name(options.pop("name", None))
   accepted = inspect.signature(factory).parameters
   if "keep_ratios" in options:
     raise ValueError("keep ratios come from the prune section or the table "
@@ -167,12 +170,12 @@ def _in_steps(value, steps_per_epoch: int):
   return value
 
 
-def _schedule(options: dict, start: Start) -> cj.AlphaSchedule:
+def _schedule(options: dict, start: Start) -> alpha_lib.AlphaSchedule:
   if options["eq7"]:
     alpha_0, alpha_min, beta = options["eq7"]
-    return cj.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
+    return alpha_lib.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
   if options["alpha"] is not None:  # constant, over the protocol's stages
-    return cj.alpha_schedule([options["alpha"]] * start.schedule.num_stages)
+    return alpha_lib.alpha_schedule([options["alpha"]] * start.schedule.num_stages)
   return start.schedule
 
 
@@ -205,18 +208,18 @@ def _cooperative(section, options: dict, start: Start):
       alpha_probe=_alpha_probe(start, options)), start.classifier
 
 
-def calibration_of(start: Start) -> cj.pruners.Calibration:
+def calibration_of(start: Start) -> pruners.Calibration:
   """The labelled target images once, unaugmented, and the fine-tuned
   target's functions: what one-shot criteria read."""
   params, model_state = start.target_weights
   del params
   logits_fn = lambda p, inputs: start.classifier.eval_apply(p, model_state,
                                                             inputs)
-  return cj.pruners.Calibration(
+  return pruners.Calibration(
       batches=lambda: pipeline.batches(start.data.target_train,
                                        start.batch_size, None, False),
       logits_fn=logits_fn,
-      loss_fn=lambda p, batch: cj.cross_entropy_loss(logits_fn(p, batch[0]),
+      loss_fn=lambda p, batch: losses.cross_entropy_loss(logits_fn(p, batch[0]),
                                                      batch[1]),
       key=jax.random.key(start.seed), module=start.classifier.module,
       model_state=model_state)
@@ -328,6 +331,6 @@ def pruned_model_facts(section, start: Start, trained_params, masks) -> dict:
     full = sum(x.size for x in jax.tree.leaves(start.target_weights[0]))
     return {"kept_per_layer": {}, "kept_total": kept, "prunable_total": full}
   sizes = {n: w.size for n, w in tree_paths.named_leaves(trained_params)}
-  kept = cj.kept_counts(masks)
+  kept = masks_lib.kept_counts(masks)
   return {"kept_per_layer": kept, "kept_total": sum(kept.values()),
           "prunable_total": sum(sizes[n] for n in kept)}

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-import coprune_jax as cj
 from coprune_jax import sharding
+from coprune_jax.core import straight_through
 from coprune_jax.core import tree_paths
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.models.classifier import Classifier
@@ -73,7 +73,7 @@ class PhaseContext:
 @functools.partial(jax.jit, static_argnums=0)
 def _num_correct(classifier: Classifier, params, model_state, masks, x, y):
   if masks is not None:
-    params = cj.apply_masks(params, masks, straight_through=False)
+    params = straight_through.apply_masks(params, masks, straight_through=False)
   logits = classifier.eval_apply(params, model_state, x)
   return jnp.sum(jnp.argmax(logits, -1) == y)
 

@@ -9,7 +9,7 @@ import platform
 import jax
 import numpy as np
 
-import coprune_jax as cj
+from coprune_jax.core import keep_ratios as keep_ratios_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.train import plots
 
@@ -76,7 +76,7 @@ def model_facts(experiment) -> dict:
   for name, keep_ratio in tree_paths.named_leaves(experiment.keep_ratios):
     size = named[name].size
     layers[name] = {"size": size, "requested_keep_ratio": keep_ratio,
-                    "kept": cj.kept_count(size, keep_ratio)}
+                    "kept": keep_ratios_lib.kept_count(size, keep_ratio)}
   total = sum(w.size for w in named.values())
   prunable = sum(layer["size"] for layer in layers.values())
   kept = sum(layer["kept"] for layer in layers.values())

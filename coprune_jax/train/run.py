@@ -8,9 +8,11 @@ from typing import Optional
 import jax
 import ml_collections
 
-import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax import sharding
+from coprune_jax.compression import sparse_file
+from coprune_jax.core import alpha as alpha_lib
+from coprune_jax.core import keep_ratios as keep_ratios_lib
 from coprune_jax.train import config_checks
 from coprune_jax.train import config_files
 from coprune_jax.train import methods
@@ -28,11 +30,11 @@ PHASES = ("pretrain", "finetune", "prune")
 _NOT_COMPARED_ON_RESUME = ("data_root", "config_file")
 
 
-def alpha_schedule_of(prune_config) -> cj.AlphaSchedule:
+def alpha_schedule_of(prune_config) -> alpha_lib.AlphaSchedule:
   if prune_config.get("eq7"):
     alpha_0, alpha_min, beta = prune_config.eq7
-    return cj.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
-  return cj.alpha_schedule(list(prune_config.alphas))
+    return alpha_lib.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
+  return alpha_lib.alpha_schedule(list(prune_config.alphas))
 
 
 class Experiment:
@@ -44,7 +46,7 @@ class Experiment:
     try:
       self.data: ExperimentData = build_data(config)
       params = self._build_model(config.model)
-      self.keep_ratios = cj.keep_ratio_tree(
+      self.keep_ratios = keep_ratios_lib.keep_ratio_tree(
           params, config_files.keep_ratio_rules(config.prune.keep_ratios))
       self.schedule = alpha_schedule_of(config.prune)
       trainers.check_initial_masks(config.prune.initial_masks)
@@ -168,14 +170,14 @@ def export_model(path: str, weights: tuple, masks) -> Optional[dict]:
   """Writes (params, model_state) as a CSR sparse file; returns its sizes
   (None on the processes of a multi-host run that do not write).
 
-  `cj.load_pruned(path)` gives {"params": W * M, "model_state": ...}.
+  `sparse_file.load_pruned(path)` gives {"params": W * M, "model_state": ...}.
   """
   weights, masks = sharding.local_copy((weights, masks))
   if not sharding.is_primary():
     return None
   params, model_state = weights
   no_masks = jax.tree.map(lambda _: None, model_state)
-  return cj.save_pruned(path, {"params": params, "model_state": model_state},
+  return sparse_file.save_pruned(path, {"params": params, "model_state": model_state},
                         {"params": masks, "model_state": no_masks}, "csr")
 
 

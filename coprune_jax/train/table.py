@@ -13,8 +13,8 @@ from typing import Optional
 import jax
 import ml_collections
 
-import coprune_jax as cj
 from coprune_jax import sharding
+from coprune_jax.core import keep_ratios as keep_ratios_lib
 from coprune_jax.train import methods
 from coprune_jax.train import phases
 from coprune_jax.train import run
@@ -146,7 +146,7 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
 
     for setting, rules in table.keep_settings:
       try:
-        keep_ratios = cj.keep_ratio_tree(experiment.init_weights(0)[0],
+        keep_ratios = keep_ratios_lib.keep_ratio_tree(experiment.init_weights(0)[0],
                                          [tuple(r) for r in rules])
       except ValueError as e:
         raise ConfigError(f"keep setting {setting!r}: {e}") from e

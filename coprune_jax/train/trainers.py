@@ -17,12 +17,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import coprune_jax as cj
+from coprune_jax import pruners
 from coprune_jax import sharding
+from coprune_jax.core import alpha as alpha_lib
+from coprune_jax.core import cooperative
 from coprune_jax.core import domain_step
 from coprune_jax.core import losses
 from coprune_jax.core import masked_training
 from coprune_jax.core import plateau as plateau_lib
+from coprune_jax.core import pruning
 from coprune_jax.core import tree_paths
 from coprune_jax.core.domain_step import DomainState
 from coprune_jax.data import input_pipeline as pipeline
@@ -97,25 +100,25 @@ def check_initial_masks(initial_masks: str) -> None:
 
 @dataclasses.dataclass
 class CoPruneTrainer:
-  """Both domains at once, each under its own pruner (`cj.cooperative_pruning`);
+  """Both domains at once, each under its own pruner (`cooperative.cooperative_pruning`);
   published: the source's magnitude masks, the target's of the fused
   source and target weights."""
   train_apply: Callable
-  schedule: cj.AlphaSchedule
+  schedule: alpha_lib.AlphaSchedule
   source_weights: tuple  # (params, model_state)
   target_weights: tuple
   source_train: pipeline.Split
   target_train: pipeline.Split
   batch_size: int
-  source_pruner: cj.pruners.Pruner
-  target_pruner: cj.pruners.Pruner
+  source_pruner: pruners.Pruner
+  target_pruner: pruners.Pruner
   learning_rate: float = 1e-3
   # "pruned": the pruners' masks of the start's weights from the first step
   # on, as the reference code does; "ones": a dense first step (see
   # protocol.prune_config for why that is not the default).
   initial_masks: str = "pruned"
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
-  # Source updates per target update (cj.cooperative_pruning); 1 as published.
+  # Source updates per target update (cooperative.cooperative_pruning); 1 as published.
   source_steps: int = 1
   # Each stage's alpha chosen on target validation data instead of the
   # schedule's (the schedule's alpha is one of the candidates).
@@ -125,9 +128,9 @@ class CoPruneTrainer:
   def __post_init__(self):
     check_initial_masks(self.initial_masks)
     optimizer = plateau_lib.adam_with_plateau(self.learning_rate)
-    self.coprune = cj.cooperative_pruning(
-        cj.pruned(optimizer, self.source_pruner),
-        cj.pruned(optimizer, self.target_pruner),
+    self.coprune = cooperative.cooperative_pruning(
+        pruning.pruned(optimizer, self.source_pruner),
+        pruning.pruned(optimizer, self.target_pruner),
         losses.classification_objective(self.train_apply,
                                         has_model_state=True),
         source_steps=self.source_steps)
@@ -144,12 +147,12 @@ class CoPruneTrainer:
   def num_stages(self) -> int:
     return self.schedule.num_stages
 
-  def init_state(self) -> cj.CoPruneState:
+  def init_state(self) -> cooperative.CoPruneState:
     # With an alpha probe this trains a few epochs per candidate, also when
     # the phase then resumes from a checkpoint.
     return self._initial_state(self._stage_alpha(0, self._initial_state))
 
-  def _initial_state(self, alpha: float) -> cj.CoPruneState:
+  def _initial_state(self, alpha: float) -> cooperative.CoPruneState:
     (source_params, source_state), (target_params, target_state) = (
         self.source_weights, self.target_weights)
     masks = self.coprune.first_masks(source_params, target_params, alpha)
@@ -228,7 +231,7 @@ class MaskedTrainer:
   batch_size: int
   num_stages: int
   learning_rate: float = 1e-3
-  pruner: Optional[cj.pruners.Pruner] = None  # default pruners.fixed()
+  pruner: Optional[pruners.Pruner] = None  # default pruners.fixed()
   objective: Optional[losses.Objective] = None
   source_train: Optional[pipeline.Split] = None  # batches paired with target's
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
@@ -236,7 +239,7 @@ class MaskedTrainer:
 
   def __post_init__(self):
     self.step = masked_training.make_masked_step(
-        self.pruner or cj.pruners.fixed(), self.train_apply,
+        self.pruner or pruners.fixed(), self.train_apply,
         has_model_state=True, objective=self.objective)
 
   def init_state(self) -> DomainState:
@@ -260,17 +263,17 @@ class MaskedTrainer:
     return state, {k: float(v) / steps for k, v in sums.items()}
 
   def end_epoch(self, state, means, patience, factor):
-    return state._replace(opt_state=cj.plateau_end_epoch(
+    return state._replace(opt_state=plateau_lib.plateau_end_epoch(
         state.opt_state, means["target_loss"], patience, factor))
 
   def plateau(self, state):
-    return cj.plateau_of(state.opt_state)
+    return plateau_lib.plateau_of(state.opt_state)
 
   def begin_stage(self, stage_best, stage):
     del stage
     # Fresh Adam and lr; the update count goes on (DNS's schedule reads it).
     return domain_step.with_fresh_optimizer(
-        stage_best, cj.adam_with_plateau(self.learning_rate))
+        stage_best, plateau_lib.adam_with_plateau(self.learning_rate))
 
   def target(self, state):
     return (state.params, state.model_state), state.masks
@@ -325,7 +328,7 @@ class DenseTrainer:
         params = self.to_params(trained)
         logits, model_state = self.train_apply(params, state.model_state,
                                                batch[0])
-        loss = cj.cross_entropy_loss(logits, batch[1])
+        loss = losses.cross_entropy_loss(logits, batch[1])
         if self.penalty is not None:
           loss = loss + self.penalty(params)
         return loss, (logits, model_state)

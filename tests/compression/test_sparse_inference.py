@@ -13,7 +13,7 @@ from coprune_jax.compression import sparse_inference
 def test_sparse_matmul_is_the_masked_matmul(keep, groups):
   keys = jax.random.split(jax.random.key(0), 2)
   kernel = jax.random.normal(keys[0], (96, 12))
-  mask = cj.topk_mask(jnp.abs(kernel), keep)
+  mask = cj.topk.topk_mask(jnp.abs(kernel), keep)
   mask = mask.at[:, 3].set(False)  # an output with no kept weight
   x = jax.random.normal(keys[1], (5, 96))
   sparse = sparse_inference.padded_columns(kernel, mask, groups)

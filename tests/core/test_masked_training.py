@@ -31,7 +31,7 @@ def test_fixed_mask_retraining_freezes_pruned_weights_and_learns():
 def test_dynamic_mask_update_runs_inside_the_step():
   params = linen_params()
   ratios = cj.keep_ratio_tree(params, 0.3)
-  masks = cj.all_ones_masks(params, ratios)
+  masks = cj.masks.all_ones_masks(params, ratios)
   state = masked_training.init_masked_state(params, masks, learning_rate=1e-2)
   step = masked_training.make_masked_step(
       cj.pruners.dns(ratios, hysteresis=0.0), linen_apply)

@@ -143,4 +143,4 @@ def test_check_masks_names_the_parameter():
   masks = cj.magnitude_masks(params, cj.keep_ratio_tree(params, 0.5))
   masks["fc"]["kernel"] = masks["fc"]["kernel"][:2]
   with pytest.raises(ValueError, match="'fc/kernel' has shape"):
-    cj.check_masks(params, masks)
+    cj.masks.check_masks(params, masks)

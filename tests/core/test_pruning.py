@@ -28,7 +28,7 @@ def test_magnitude_masks_follow_the_updated_params_of_any_tree(any_params):
   state = tx.init(any_params)
   keep_ratios = cj.keep_ratio_tree(any_params, 0.25)
   chex.assert_trees_all_equal(cj.masks_of(state),
-                              cj.all_ones_masks(any_params, keep_ratios))
+                              cj.masks.all_ones_masks(any_params, keep_ratios))
   params = any_params
   for _ in range(3):
     params, state = jax.jit(lambda p, s: step(tx, p, s))(params, state)
@@ -37,7 +37,7 @@ def test_magnitude_masks_follow_the_updated_params_of_any_tree(any_params):
                                 cj.magnitude_masks(params, keep_ratios))
   assert cj.kept_counts(masks) == {
       name: cj.kept_count(w.size, 0.25)
-      for name, w in cj.named_leaves(params) if w.ndim >= 2}
+      for name, w in cj.tree_paths.named_leaves(params) if w.ndim >= 2}
 
 
 def test_composes_inside_a_chain_with_a_schedule_and_clipping():
@@ -302,7 +302,7 @@ def test_gradual_magnitude_keeps_the_scheduled_count_at_every_update(
       final = masks
     if count in expected:
       assert kept == expected[count], count
-      top = cj.top_count_masks([[jnp.abs(params["w"])]], [kept])[0][0]
+      top = cj.topk.top_count_masks([[jnp.abs(params["w"])]], [kept])[0][0]
       if count > 8 and fixed_from_end:  # the paper: fixed at the end step
         chex.assert_trees_all_equal(masks, final, custom_message=str(count))
         assert bool(jnp.any(masks != top))  # recomputing would move them
@@ -393,10 +393,10 @@ def test_drop_and_grow_keeps_counts_and_starts_grown_weights_at_zero(method):
   assert int(new.sum()) == 50 and 0 < int(grown.sum()) <= 22
   np.testing.assert_array_equal(params["w"][grown], 0.0)
   # floor(0.5 * (1 + cos(pi * 2 / 10)) / 2 * 50) = 22 smallest kept dropped.
-  survivors = cj.top_count_masks(
+  survivors = cj.topk.top_count_masks(
       [[jnp.where(old, jnp.abs(params["w"]), -jnp.inf)]], [28])[0][0]
   assert not np.any(survivors & ~new)
   if method == "rigl":  # grown where the gradient is largest
-    expected = cj.top_count_masks(
+    expected = cj.topk.top_count_masks(
         [[jnp.where(survivors, jnp.inf, jnp.abs(grads[1]["w"]))]], [50])[0][0]
     np.testing.assert_array_equal(new, expected)

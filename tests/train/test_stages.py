@@ -10,9 +10,9 @@ from coprune_jax.train import stages
 
 
 def plateau_after(losses, patience=3):
-  state = cj.plateau_init(1e-3)
+  state = cj.plateau.plateau_init(1e-3)
   for loss in losses:
-    state = cj.plateau_update(state, loss, patience)
+    state = cj.plateau.plateau_update(state, loss, patience)
   return state
 
 
@@ -26,7 +26,7 @@ def test_a_stage_ends_at_its_optimum_and_the_run_after_its_last_stage():
   assert rule.next_action(progress, flat) == stages.NEXT_STAGE
   progress = stages.next_stage(progress)
   assert rule.next_action(progress, flat) == stages.DONE
-  assert rule.next_action(progress, cj.plateau_init(1e-3)) == stages.TRAIN
+  assert rule.next_action(progress, cj.plateau.plateau_init(1e-3)) == stages.TRAIN
 
 
 def test_the_epoch_cap_ends_a_stage_that_keeps_improving():
