@@ -4,10 +4,11 @@ Dense training vs gradual magnitude pruning (Zhu & Gupta), RigL, SET and
 dynamic magnitude pruning (alpha = 0's rule: straight-through gradients,
 masks of the current weights after every update), each `cj.pruned` around
 the same Adam (lr 1e-3, batch 128), the same epochs and data order per
-seed, at the reference's 1.35% per-layer keep ratios and our 10.4%. The
-epoch best on validation data (5,000 images held out of CIFAR-10's
-training set) is kept; its test accuracy (the 10,000 test images) is
-reported.
+seed, at the reference's 1.35% per-layer keep ratios and our 10.4%,
+trained by the pipeline's trainer and epoch loop (`trainers.MaskedTrainer`,
+`phases.train_phase`). The epoch best on validation data (5,000 images
+held out of CIFAR-10's training set) among those at the budget is kept;
+its test accuracy (the 10,000 test images) is reported.
 
   python experiments/bench_pruners.py --data-root ../shared/data \\
       --workdir runs/bench_pruners --out experiments/results/pruners_cifar10
@@ -23,6 +24,7 @@ with it).
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -32,19 +34,19 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-import tqdm
 
 import coprune_jax as cj
 from coprune_jax import models
 from coprune_jax.data import input_pipeline as pipeline
 from coprune_jax.data import local_files
+from coprune_jax.train import phases
 from coprune_jax.train import protocol
 from coprune_jax.train import report
-from coprune_jax.train.checkpoints import NoCheckpoints
-from coprune_jax.train.checkpoints import PhaseCheckpoints
+from coprune_jax.train import stages
+from coprune_jax.train import trainers
+from coprune_jax.train.metrics_log import MetricsLog
+from coprune_jax.train.metrics_log import read_records
 
 SETTINGS = {"1.35": protocol.CIFAR_NET_KEEP_RATIOS_1_35,
             "10.4": protocol.CIFAR_NET_KEEP_RATIOS_10_4}
@@ -99,125 +101,67 @@ def cifar10_splits(data_root: str, num_train: int = 0, synthetic=False,
           split(x_test, y_test, pipeline.Augmentation()))
 
 
-def flat_masks(masks):
-  """All of a mask tree's entries as one host vector (None for no masks)."""
-  if masks is None:
-    return None
-  return np.concatenate([np.asarray(m, bool).ravel()
-                         for m in jax.tree.leaves(masks)])
-
-
 def train_one(method, setting, seed, splits, epochs, batch_size=128,
               checkpoint_dir=None, checkpoint_every=60.0, progress_bar=False):
-  """One run; with `checkpoint_dir`, its state is saved after an epoch once
-  `checkpoint_every` seconds have passed since the last save, and a run
-  that finds a checkpoint there goes on from it (every epoch's data order
-  and every pruner's randomness follow from the seed and the step, so the
-  result does not depend on where it was interrupted)."""
+  """One run through the pipeline's epoch loop (`phases.train_phase`): the
+  pruner's own start, Adam at 1e-3 (the plateau rule's, with its factor 1:
+  a fixed rate), `epochs` epochs, the epoch best on validation among those
+  at the budget. With `checkpoint_dir`, the run is saved there every
+  `checkpoint_every` seconds and a run that finds it goes on from it
+  (every epoch's data order and every pruner's randomness follow from the
+  seed, the run's name and the epoch)."""
   train, val, test = splits
   classifier = models.Classifier(models.CifarNet(num_classes=10))
   params, model_state = classifier.init(seed, (32, 32, 3))
   steps_per_epoch = len(train) // batch_size
   keep_ratios = cj.keep_ratio_tree(params, SETTINGS[setting])
   pruner = pruner_of(method, keep_ratios, epochs * steps_per_epoch, seed)
-  tx = optax.adam(1e-3)
-  if pruner is not None:
-    tx = cj.pruned(tx, pruner)
-  opt_state = tx.init(params)
-  masks_of = (lambda s: None) if pruner is None else cj.masks_of
-
-  @jax.jit
-  def step(params, model_state, opt_state, batch):
-    masks = masks_of(opt_state)
-
-    def loss_fn(p):
-      masked = p if masks is None else cj.apply_masks(p, masks)
-      logits, new_state = classifier.train_apply(masked, model_state,
-                                                 batch[0])
-      return cj.cross_entropy_loss(logits, batch[1]), new_state
-    (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), model_state, opt_state, loss
-
-  @jax.jit
-  def correct(params, masks, x, y):
-    if masks is not None:
-      params = cj.apply_masks(params, masks, straight_through=False)
-    logits = classifier.eval_apply(params, model_state, x)
-    return jnp.sum(jnp.argmax(logits, -1) == y)
-
-  def accuracy(params, masks, split):
-    total = sum(int(correct(params, masks, x, y))
-                for x, y in pipeline.batches(split, 1000, None, False))
-    return total / len(split)
-
+  if pruner is None:  # dense: no masks at all
+    masks = jax.tree.map(lambda _: None, params)
+  else:
+    params, masks = pruner.start(params)
+  trainer = trainers.MaskedTrainer(
+      classifier.train_apply, (params, model_state), masks, train,
+      batch_size, num_stages=1, pruner=pruner,
+      optimizer=cj.adam_with_plateau(1e-3))
+  log_path = None if checkpoint_dir is None else os.path.join(
+      checkpoint_dir, "metrics.jsonl")
+  ctx = phases.PhaseContext(
+      classifier, seed, checkpoint_dir,
+      None if log_path is None else MetricsLog(log_path),
+      progress=progress_bar, checkpoint_every_seconds=checkpoint_every,
+      # Every method of a seed sees the same data order: the one the
+      # committed figures were trained with.
+      order_seed=lambda seed, phase, stage, epoch: [seed, epoch])
+  records = []
+  ctx = dataclasses.replace(ctx, on_epoch_end=records.append)
+  best, _ = phases.train_phase(
+      "run", ctx, trainer, val,
+      stages.StageRule(1, min_learning_rate=0.0, max_epochs_per_stage=epochs),
+      factor=1.0)
+  if log_path is not None:  # a resumed run: its earlier epochs too
+    records = [r for r in read_records(log_path) if r["seed"] == seed]
+  (best_params, best_state), best_masks = trainer.target(best)
+  evaluate = phases.make_evaluator(classifier)
   pruned = [(r, w) for r, w in zip(
       jax.tree.leaves(keep_ratios, is_leaf=lambda r: r is None),
       jax.tree.leaves(params)) if r is not None]
-  prunable = sum(w.size for _, w in pruned)
   budget = (None if pruner is None else
             sum(cj.kept_count(w.size, r) for r, w in pruned))
-  state = (params, model_state, opt_state)
-  # Everything after the epochs done that the result needs (JSON).
-  progress = {"epochs_done": 0, "curve": [], "best": {"val": -1.0},
-              "seconds": 0.0}
-  with (NoCheckpoints() if checkpoint_dir is None else
-        PhaseCheckpoints(checkpoint_dir)) as checkpoints:
-    restored = checkpoints.restore_latest(state)
-    if restored is not None:
-      state, progress = restored
-    params, model_state, opt_state = state
-    curve, best = progress["curve"], progress["best"]
-    previous_masks = flat_masks(masks_of(opt_state))
-    start = last_save = time.monotonic()
-    bar = tqdm.tqdm(total=epochs, initial=progress["epochs_done"],
-                    desc=f"{setting}% {method} seed {seed}", unit="epoch",
-                    disable=not progress_bar, leave=False)
-    for epoch in range(progress["epochs_done"], epochs):
-      rng = np.random.default_rng([seed, epoch])
-      losses = []
-      for batch in pipeline.batches(train, batch_size, rng, True):
-        params, model_state, opt_state, loss = step(params, model_state,
-                                                    opt_state, batch)
-        losses.append(loss)
-      masks = masks_of(opt_state)
-      val_accuracy = accuracy(params, masks, val)
-      # Mask churn: weights that entered the mask this epoch (as many left
-      # it once the budget is reached).
-      current_masks = flat_masks(masks)
-      kept = regrown = None
-      if masks is not None:
-        kept = int(current_masks.sum())
-        regrown = int(np.sum(current_masks & ~previous_masks))
-      previous_masks = current_masks
-      curve.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
-                    "val": val_accuracy, "kept": kept, "regrown": regrown})
-      bar.update()
-      bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}",
-                      val=f"{val_accuracy:.3f}")
-      # Only epochs at the final sparsity compete (gradual pruning is denser
-      # before its end step).
-      if kept == budget and val_accuracy > best["val"]:
-        best = {"val": val_accuracy, "epoch": epoch + 1,
-                "test": accuracy(params, masks, test), "kept": kept}
-      # The last epoch needs no save: the run's JSON is written next.
-      if (epoch + 1 < epochs and
-          time.monotonic() - last_save >= checkpoint_every):
-        seconds = progress["seconds"] + time.monotonic() - start
-        checkpoints.save(epoch + 1, (params, model_state, opt_state), {
-            "epochs_done": epoch + 1, "curve": curve, "best": best,
-            "seconds": seconds})
-        last_save = time.monotonic()
-    bar.close()
-  if "epoch" not in best:
+  curve = [{"epoch": r["epoch"], "loss": r["target_loss"],
+            "val": r["val_accuracy"], "kept": r.get("kept"),
+            "regrown": r.get("regrown")} for r in records]
+  at_budget = [p for p in curve if p["kept"] == budget]
+  if not at_budget:
     raise RuntimeError(f"{method} never reached {budget} kept weights")
+  selected = max(at_budget, key=lambda p: p["val"])  # the first of ties
   return {"method": method, "setting": setting, "seed": seed,
-          "epochs": epochs, "val_accuracy": best["val"],
-          "test_accuracy": best["test"], "selected_epoch": best["epoch"],
-          "kept": best["kept"], "prunable": prunable,
-          "seconds": progress["seconds"] + time.monotonic() - start,
-          "curve": curve}
+          "epochs": epochs, "val_accuracy": selected["val"],
+          "test_accuracy": evaluate((best_params, best_state), test,
+                                    best_masks),
+          "selected_epoch": selected["epoch"], "kept": selected["kept"],
+          "prunable": sum(w.size for _, w in pruned),
+          "seconds": sum(r["seconds"] for r in records), "curve": curve}
 
 
 def summary_markdown(results, args, splits, machine) -> str:

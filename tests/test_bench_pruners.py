@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from coprune_jax.train import checkpoints
 from coprune_jax.train import report
 from experiments import bench_pruners
 
@@ -83,15 +84,15 @@ def test_an_interrupted_run_goes_on_from_its_checkpoint_to_the_same_result(
                                              batch_size=64, **kw)
   whole = run()
   # Killed right after its first checkpoint (epoch 1), then started again.
-  save = bench_pruners.PhaseCheckpoints.save
+  save = checkpoints.PhaseCheckpoints.save
 
   def save_then_die(self, *args):
     save(self, *args)
     raise _Killed()
-  monkeypatch.setattr(bench_pruners.PhaseCheckpoints, "save", save_then_die)
+  monkeypatch.setattr(checkpoints.PhaseCheckpoints, "save", save_then_die)
   with pytest.raises(_Killed):
     run(checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=0.0)
-  monkeypatch.setattr(bench_pruners.PhaseCheckpoints, "save", save)
+  monkeypatch.setattr(checkpoints.PhaseCheckpoints, "save", save)
   trained = []
   monkeypatch.setattr(bench_pruners.pipeline, "batches",
                       _counting(bench_pruners.pipeline.batches, trained))

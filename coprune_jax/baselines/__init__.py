@@ -1,1 +1,2 @@
-"""Building blocks of the paper's baselines (issue 4): OBD, L-OBS, DNS, MMD."""
+"""Objectives of the paper's baselines: DDC's MMD term and distillation
+(the pruning baselines, OBD, L-OBS and DNS, are in `coprune_jax.pruners`)."""

@@ -14,7 +14,7 @@ per column, 5.4 on average), so the columns are sorted by their counts and
 split into a few groups, each padded to its own longest column; one gather
 puts the outputs back in order. On CPU four groups took the batch-1
 compute of LeNet-5's fully connected layers from 4.2 to 2.2 us
-(`experiments/bench_sparse_inference.py`, RESULTS.md).
+(`experiments/bench_sparse_inference.py`).
 """
 
 from typing import Any, Callable, NamedTuple, Optional

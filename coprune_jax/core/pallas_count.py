@@ -2,11 +2,11 @@
 
 Each pass of `topk`'s select counts, per row of the key buffer, the keys at
 or above each candidate digit. XLA makes that one variadic reduction, which
-ran at about a sixth of memory bandwidth on an H100 (RESULTS.md, issue 15).
+ran at about a sixth of memory bandwidth on an H100.
 Here one program per row (or block of rows) compares the row's keys with
 every candidate as they stream through, so a pass reads the buffer once.
 On an H100 it is the fastest form at 2-bit digits (3 candidates); wider
-digits cost more compares than the passes they save (RESULTS.md). Exact
+digits cost more compares than the passes they save. Exact
 like every count form; off a GPU it runs interpreted (for tests, not
 speed).
 """

@@ -12,7 +12,7 @@ k are kept (a prefix sum over the tied counts of the rows, and one row per
 group ranked within itself).
 
 The digit width is chosen per backend (measured with
-`experiments/bench_masks.py`, figures in `experiments/RESULTS.md`):
+`experiments/bench_masks.py`):
 - CPU: 2 bits per pass (16 passes of 3 compares), as a loop. The CPU is
   bound by reading the buffer: 1-bit digits (32 passes) took 2.6x as long
   on the ResNet-18 tree, while 4-bit digits (8 passes of 15 compares)
@@ -25,7 +25,7 @@ The digit width is chosen per backend (measured with
   reductions) are unmeasured: a GPU run that included them returned
   nothing within 9 minutes.
 - CUDA GPUs: the passes count with a Pallas (Triton) kernel
-  (`pallas_count.py`) at 2 bits per pass. On an H100 (2026-11-27) it took
+  (`pallas_count.py`) at 2 bits per pass. On an H100 it took
   ResNet-18's masks from 2.90 ms (XLA's form, 4-bit digits) to 2.10 ms and
   CIFAR-Net's from 0.52 to 0.42 ms, and ResNet-18's cooperative step from
   1.50x to 1.31x two dense steps; its 4- and 8-bit digits were slower (4.3

@@ -7,8 +7,8 @@ sigma(iter) = (1 + gamma * iter)^-power, so they become rare late in training.
 Training uses the straight-through gradient (`apply_masks`).
 
 Thresholds come from the layer: a = (1 - hysteresis) c and b = (1 +
-hysteresis) c around a centre c. With `centre="kth"` (the committed tables
-before 2026-11-26) c is the layer's k-th largest magnitude for its keep
+hysteresis) c around a centre c. With `centre="kth"` (the older rule) c
+is the layer's k-th largest magnitude for its keep
 ratio: the kept fraction then drifts, since weights inside the band keep
 their state (on an 800-d MLP 3.5% were kept when 5% was asked). With
 `centre="budget"` (the default) c is chosen, by bisection, so that the

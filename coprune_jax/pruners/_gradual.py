@@ -91,4 +91,7 @@ def gradual_magnitude(keep_ratios, *, begin_step: int, end_step: int,
     return jax.lax.cond(final, lambda: masks, recompute)
 
   return Pruner(keep_ratios, masks_fn, update_every, gradient, "ones",
-                needs_partner=False, prunable=prunable, budget_step=end_step)
+                needs_partner=False, prunable=prunable,
+                # The first mask update at or after end_step.
+                budget_step=-(-end_step // max(update_every, 1))
+                * max(update_every, 1))

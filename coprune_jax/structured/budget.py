@@ -98,7 +98,7 @@ def keep_within_budget(scores: dict, cost: CostModel, budget: float,
   With `multiple_of` m > 1, channels go in blocks of the m lowest left in a
   group (scored by their mean), so kept counts stay multiples of m (or the
   group's full size): hardware kernels are often much faster for such
-  widths (on XLA's CPU backend, multiples of 16; see RESULTS.md).
+  widths (on XLA's CPU backend, multiples of 16).
   """
   if not 0 < budget <= 1:
     raise ValueError(f"budget must be in (0, 1], got {budget}")

@@ -1,4 +1,4 @@
-"""Co-Prune's alpha chosen per stage on target validation data (issue 16).
+"""Co-Prune's alpha chosen per stage on target validation data.
 
 The published schedule fixes each stage's alpha (0.7 -> 0.5 -> 0.3) before
 anything is known about how well the source fits the target. Here, at the

@@ -45,8 +45,14 @@ class PhaseContext:
   checkpoint_every_seconds: float = 0.0
   # A device mesh for every training step (None: the default device).
   placement: Optional[sharding.Placement] = None
+  # The seed sequence of an epoch's data order, from (seed, phase, stage,
+  # epoch); None: all four.
+  order_seed: Optional[Callable[[int, str, int, int], list]] = None
 
   def epoch_rng(self, phase: str, stage: int, epoch: int) -> np.random.Generator:
+    if self.order_seed is not None:
+      return np.random.default_rng(self.order_seed(self.seed, phase, stage,
+                                                   epoch))
     return np.random.default_rng(
         [self.seed, zlib.crc32(phase.encode()), stage, epoch])
 
@@ -121,14 +127,10 @@ def _copy(tree):
   return jax.tree.map(jnp.copy, tree)
 
 
-def _finished(trainer, state: dict, meta: dict) -> dict:
+def _finished(trainer: trainers.Trainer, state: dict, meta: dict) -> dict:
   """The checkpointed state: all of it while training, only the best (what
   later phases use, `trainer.final`) once the phase is done."""
-  return {"best": _final(trainer, state["best"])} if meta["done"] else state
-
-
-def _final(trainer, state):
-  return trainer.final(state) if hasattr(trainer, "final") else state
+  return {"best": trainer.final(state["best"])} if meta["done"] else state
 
 
 def train_dense(phase: str, ctx: PhaseContext, init_weights: tuple,
@@ -152,7 +154,7 @@ def kept_fractions(masks) -> dict[str, float]:
   return {name: float(jnp.mean(m)) for name, m in tree_paths.named_leaves(masks)}
 
 
-def staged_training(phase: str, ctx: PhaseContext, trainer,
+def staged_training(phase: str, ctx: PhaseContext, trainer: trainers.Trainer,
                     target_val: pipeline.Split, patience: int = 3,
                     factor: float = 0.1, min_learning_rate: float = 1e-6,
                     max_epochs_per_stage: int = 100,
@@ -174,7 +176,8 @@ def staged_training(phase: str, ctx: PhaseContext, trainer,
                      monitor)
 
 
-def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
+def train_phase(phase: str, ctx: PhaseContext, trainer: trainers.Trainer,
+                val: pipeline.Split,
                 rule: stages.StageRule, patience: int = 3,
                 factor: float = 0.1,
                 monitor: Optional[pipeline.Split] = None):
@@ -214,7 +217,7 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       action = rule.next_action(progress, trainer.plateau(state))
       if action == stages.DONE:
         progress = stages.finished(progress)
-        checkpoints.finish(progress.step, {"best": _final(trainer, best)},
+        checkpoints.finish(progress.step, {"best": trainer.final(best)},
                            progress.as_meta())
         break
       if action == stages.NEXT_STAGE:
@@ -230,8 +233,7 @@ def train_phase(phase: str, ctx: PhaseContext, trainer, val: pipeline.Split,
       state = trainer.end_epoch(state, means, patience, factor)
       weights, masks = trainer.target(state)
       val_accuracy = evaluate(weights, val, masks)
-      eligible = (trainer.at_budget(state) if hasattr(trainer, "at_budget")
-                  else True)
+      eligible = trainer.at_budget(state)
       progress, is_stage_best, is_best = stages.after_epoch(
           progress, val_accuracy, eligible)
       monitored = {}

@@ -22,7 +22,7 @@ def _mean_std(values):
 
 
 # Installed packages whose versions can move a run's figures (the
-# offline default's moved with a rebuilt environment, RESULTS.md).
+# offline default's moved with a rebuilt environment).
 _RESULT_PACKAGES = ("jaxlib", "flax", "optax", "orbax-checkpoint", "numpy",
                     "scikit-learn", "pillow", "matplotlib",
                     "tensorflow-datasets")

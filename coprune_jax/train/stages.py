@@ -27,8 +27,8 @@ def epochs_holding(epochs: int, min_steps: int, steps_per_epoch: int) -> int:
 
   The published rule counts epochs whatever they hold; with 30 labels per
   class an epoch is 2 steps, and a network that the one-shot jump to 1%
-  left at chance has its stage ended before it can recover (RESULTS.md,
-  MNIST -> USPS). `min_steps=0` keeps the epochs.
+  left at chance has its stage ended before it can recover.
+  `min_steps=0` keeps the epochs.
   """
   if min_steps <= 0:
     return epochs

@@ -1,16 +1,17 @@
 """Trainers: what the one epoch loop (`phases.train_phase`) trains.
 
-A trainer says how to start, train one epoch, feed the plateau control,
-start the next stage from the best state of the last one, and which target
-model (weights and masks) its state holds; optionally (`final`) what of
-the best state a finished phase keeps. Co-Prune, the single-model
-baselines and dense (pre)training are trainers; `phases.train_phase` runs
-any of them under one protocol: stages to their optimum, the best epoch on
-validation data, checkpoints and resumption.
+A trainer (`Trainer`) says how to start, train one epoch, feed the plateau
+control, start the next stage from the best state of the last one, which
+target model (weights and masks) its state holds, whether an epoch may be
+selected, and what of the best state a finished phase keeps. Co-Prune, the
+single-model methods and dense (pre)training are trainers;
+`phases.train_phase` runs any of them under one protocol: stages to their
+optimum, the best epoch on validation data, checkpoints and resumption.
 """
 
 import dataclasses
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Protocol
+from typing import runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +35,63 @@ from coprune_jax.train import alpha_probe as alpha_probe_lib
 PyTree = Any
 
 
+@runtime_checkable
+class Trainer(Protocol):
+  """What `phases.train_phase` needs of a trainer."""
+  num_stages: int
+  loss_key: str  # the epoch metric the progress bar shows
+
+  def init_state(self) -> Any:
+    """The state before the first epoch (own arrays: steps donate it)."""
+
+  def train_epoch(self, state, rng) -> tuple[Any, dict]:
+    """(state, the epoch's mean metrics) after one pass over the data in
+    the order `rng` (a numpy Generator) draws."""
+
+  def end_epoch(self, state, means: dict, patience: int, factor: float):
+    """`state` with its plateau control fed the epoch's metrics."""
+
+  def plateau(self, state) -> plateau_lib.PlateauState:
+    """The plateau state whose optimum ends a stage."""
+
+  def begin_stage(self, stage_best, stage: int):
+    """The next stage's first state, from the last stage's best."""
+
+  def target(self, state) -> tuple[tuple, Any]:
+    """((params, model_state), masks or None) of the model evaluated."""
+
+  def at_budget(self, state) -> bool:
+    """Whether this epoch's model may be selected (e.g. not while a
+    gradual schedule is still denser than the budget)."""
+
+  def final(self, state):
+    """What a finished phase keeps of its best state."""
+
+  def record(self, state) -> dict:
+    """Extra entries of the epoch's log record."""
+
+
 def _add(sums: dict, metrics: dict) -> dict:
   return {k: sums.get(k, 0.0) + v for k, v in metrics.items()}
+
+
+def _flat_masks(masks) -> Optional[np.ndarray]:
+  """Every entry of a mask tree, flat on the host; None without masks."""
+  leaves = jax.tree.leaves(masks)
+  if not leaves:
+    return None
+  return np.concatenate([np.asarray(m, bool).ravel() for m in leaves])
+
+
+def _epoch_means(step, state, batches, prefix: str = ""):
+  """Runs `step(state, batch) -> (state, metrics)` over `batches`; returns
+  (state, the mean of each metric, named with `prefix`)."""
+  sums, steps = {}, 0
+  for batch in batches:
+    state, metrics = step(state, batch)
+    sums = _add(sums, metrics)
+    steps += 1
+  return state, {f"{prefix}{k}": float(v) / steps for k, v in sums.items()}
 
 
 def mask_overlap(source_masks, target_masks) -> dict[str, float]:
@@ -178,14 +234,11 @@ class CoPruneTrainer:
     if self.source_steps > 1:
       source_batches = _stacked(source_batches, self.source_steps)
     state, step, put = placed(self.placement, self.step, state, 2)
-    sums = {}
-    for target_batch in pipeline.batches(self.target_train, self.batch_size,
-                                         rng, True):
-      state, metrics = step(state, put(next(source_batches)),
-                            put(target_batch))
-      sums = _add(sums, metrics)
-    means = {k: float(v) / steps for k, v in sums.items()}
-    return state, means
+    batch_pairs = ((put(next(source_batches)), put(target_batch))
+                   for target_batch in pipeline.batches(
+                       self.target_train, self.batch_size, rng, True))
+    return _epoch_means(lambda state, pair: step(state, *pair), state,
+                        batch_pairs)
 
   def end_epoch(self, state, means, patience, factor):
     # The plateau control watches epochs at the keep ratios only: a gradual
@@ -206,6 +259,9 @@ class CoPruneTrainer:
   def target(self, state):
     return (state.target_params, state.target_model_state), state.target_masks
 
+  def final(self, state):
+    return state
+
   def record(self, state) -> dict:
     record = {"alpha": float(state.alpha),
               "mask_iou": mask_overlap(state.source_masks, state.target_masks)}
@@ -217,12 +273,15 @@ class CoPruneTrainer:
 
 @dataclasses.dataclass
 class MaskedTrainer:
-  """One model on the target under a pruner, started from given masks.
+  """One model under a pruner (any of `cj.pruners`), started from given
+  masks (`Pruner.start`'s), with `optimizer` (default Adam under the
+  plateau rule at `learning_rate`).
 
-  LWC, OBD, L-OBS and one-time Co-Prune: `pruners.fixed()` (the default).
-  DNS: `pruners.dns`. DDC-DNS: also `source_train` and an `objective` of
-  (source, target) batch pairs. Distillation: no masks and a distillation
-  `objective`.
+  The one-shot methods keep their first masks, DNS updates them, a
+  gradual pruner's epochs before its `budget_step` are not selected.
+  DDC-DNS: also `source_train` and an `objective` of (source, target)
+  batch pairs. No masks (a tree of None) and no pruner: dense training,
+  e.g. distillation with its `objective`.
   """
   train_apply: Callable
   initial_weights: tuple  # (params, model_state), e.g. L-OBS-compensated
@@ -232,20 +291,24 @@ class MaskedTrainer:
   num_stages: int
   learning_rate: float = 1e-3
   pruner: Optional[pruners.Pruner] = None  # default pruners.fixed()
+  optimizer: Optional[optax.GradientTransformation] = None
   objective: Optional[losses.Objective] = None
   source_train: Optional[pipeline.Split] = None  # batches paired with target's
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
   loss_key = "target_loss"
 
   def __post_init__(self):
+    self.pruner = self.pruner or pruners.fixed()
+    self.optimizer = (self.optimizer
+                      or plateau_lib.adam_with_plateau(self.learning_rate))
     self.step = masked_training.make_masked_step(
-        self.pruner or pruners.fixed(), self.train_apply,
-        has_model_state=True, objective=self.objective)
+        self.pruner, self.train_apply, has_model_state=True,
+        objective=self.objective, optimizer=self.optimizer)
 
   def init_state(self) -> DomainState:
     return masked_training.init_masked_state(
-        self.initial_weights[0], self.initial_masks, self.learning_rate,
-        self.initial_weights[1])
+        self.initial_weights[0], self.initial_masks,
+        model_state=self.initial_weights[1], optimizer=self.optimizer)
 
   def train_epoch(self, state, rng):
     steps = len(self.target_train) // self.batch_size
@@ -253,14 +316,17 @@ class MaskedTrainer:
       source_batches = pipeline.random_batches(self.source_train,
                                                self.batch_size, steps, rng)
     state, step, put = placed(self.placement, self.step, state, 1)
-    sums = {}
-    for batch in pipeline.batches(self.target_train, self.batch_size, rng,
-                                  True):
-      if self.source_train is not None:
-        batch = (next(source_batches), batch)
-      state, metrics = step(state, put(batch))
-      sums = _add(sums, {f"target_{k}": v for k, v in metrics.items()})
-    return state, {k: float(v) / steps for k, v in sums.items()}
+    batches = pipeline.batches(self.target_train, self.batch_size, rng, True)
+    if self.source_train is not None:
+      batches = ((next(source_batches), batch) for batch in batches)
+    kept_before = _flat_masks(state.masks)
+    state, means = _epoch_means(step, state, map(put, batches),
+                                prefix="target_")
+    if kept_before is not None:  # the masks' count and churn this epoch
+      kept = _flat_masks(state.masks)
+      means.update(kept=int(kept.sum()),
+                   regrown=int(np.sum(kept & ~kept_before)))
+    return state, means
 
   def end_epoch(self, state, means, patience, factor):
     return state._replace(opt_state=plateau_lib.plateau_end_epoch(
@@ -271,12 +337,17 @@ class MaskedTrainer:
 
   def begin_stage(self, stage_best, stage):
     del stage
-    # Fresh Adam and lr; the update count goes on (DNS's schedule reads it).
-    return domain_step.with_fresh_optimizer(
-        stage_best, plateau_lib.adam_with_plateau(self.learning_rate))
+    # A fresh optimizer; the update count goes on (DNS's schedule reads it).
+    return domain_step.with_fresh_optimizer(stage_best, self.optimizer)
 
   def target(self, state):
     return (state.params, state.model_state), state.masks
+
+  def at_budget(self, state) -> bool:
+    return int(state.opt_state.count) >= self.pruner.budget_step
+
+  def final(self, state):
+    return state
 
   def record(self, state) -> dict:
     del state
@@ -379,6 +450,10 @@ class DenseTrainer:
 
   def target(self, state):
     return (self.to_params(state.params), state.model_state), None
+
+  def at_budget(self, state) -> bool:
+    del state
+    return True
 
   def record(self, state) -> dict:
     del state

@@ -125,3 +125,8 @@ def test_the_step_compiles_once_across_epochs_and_stages():
   state, _ = masked.train_epoch(masked.init_state(), rng)
   state, _ = masked.train_epoch(masked.begin_stage(state, 1), rng)
   assert masked.step._cache_size() == 1
+  dense = trainers.DenseTrainer(classifier.train_apply, target,
+                                features(4, 24), batch_size=8,
+                                learning_rate=1e-3)
+  for trainer in (cooperative, masked, dense):  # what train_phase calls
+    assert isinstance(trainer, trainers.Trainer), type(trainer).__name__
