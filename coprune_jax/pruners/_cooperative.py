@@ -15,6 +15,7 @@ from coprune_jax.pruners._dns import surgery
 from coprune_jax.pruners._gradual import gradual_count_of
 from coprune_jax.pruners._magnitude import magnitude
 
+
 def cooperative(keep_ratios,
                 alpha: Union[float, Callable[[Any], Any], None] = None,
                 fusion: Union[str, masks_lib.Fusion] = "signed", *,

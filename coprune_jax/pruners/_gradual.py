@@ -8,6 +8,7 @@ from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.core.pruner import Pruner
 
+
 def gradual_keep_ratio(step, final_keep_ratio, begin_step: int, end_step: int,
                        initial_keep_ratio: float = 1.0):
   """Zhu & Gupta's (2017) cubic schedule, in kept fractions.

@@ -5,6 +5,7 @@ from coprune_jax.core import tree_paths
 from coprune_jax.core.pruner import Pruner
 from coprune_jax.core.pruner import top_scores
 
+
 def magnitude(keep_ratios, *, scope: str = "layer", update_every: int = 1,
               gradient: str = "straight_through", initial: str = "ones",
               prunable=tree_paths.is_weight_kernel) -> Pruner:

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from coprune_jax.core import tree_paths
 from coprune_jax.core.pruner import Pruner
 
+
 def n_of_m_mask(weight: jax.Array, n: int, m: int) -> jax.Array:
   """Keeps the n largest |w| of every m consecutive weights along the input
   dimension (axis -2) of a kernel; ties go to the lower index.

@@ -8,6 +8,7 @@ from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.core.pruner import Pruner
 
+
 def random(keep_ratios, *, seed: int = 0, update_every: int = 0,
            gradient: str = "masked", prunable=tree_paths.is_weight_kernel
            ) -> Pruner:

@@ -6,6 +6,7 @@ from coprune_jax.core import masks as masks_lib
 from coprune_jax.core import tree_paths
 from coprune_jax.core.pruner import Pruner
 
+
 def saliency(keep_ratios, *, update_every: int = 1,
              gradient: str = "straight_through",
              prunable=tree_paths.is_weight_kernel) -> Pruner:

@@ -10,6 +10,7 @@ from coprune_jax.core.pruner import Pruner
 from coprune_jax.pruners._random import key_of
 from coprune_jax.pruners._random import random_scores_masks
 
+
 def cosine_drop_fraction(step, drop_fraction: float, end_step: int):
   """RigL's drop-fraction decay: drop_fraction (1 + cos(pi t / T)) / 2
   until `end_step`, then 0 (the topology stops changing).

@@ -156,9 +156,9 @@ def check_initial_masks(initial_masks: str) -> None:
 
 @dataclasses.dataclass
 class CoPruneTrainer:
-  """Both domains at once, each under its own pruner (`cooperative.cooperative_pruning`);
-  published: the source's magnitude masks, the target's of the fused
-  source and target weights."""
+  """Both domains at once, each under its own pruner
+  (`cooperative.cooperative_pruning`); published: the source's magnitude
+  masks, the target's of the fused source and target weights."""
   train_apply: Callable
   schedule: alpha_lib.AlphaSchedule
   source_weights: tuple  # (params, model_state)
