@@ -9,6 +9,16 @@ STYLES = ("-", "--", ":", "-.")
 DENSE_PHASES = ("pretrain", "finetune")
 
 
+# What a run wrote before its report named its methods: these two.
+_EARLIER_METHODS = [["coprune", "Co-Prune"],
+                    ["alpha0", "alpha = 0 (target alone)"]]
+
+
+def methods_of(report: dict) -> list:
+  """[name, label] of each method of a report, in the order they ran."""
+  return report.get("methods", _EARLIER_METHODS)
+
+
 def pyplot():
   """matplotlib.pyplot on the file-only Agg backend, imported on first use
   (machines without a display; importing this module stays cheap)."""
@@ -130,7 +140,7 @@ def write_plots(workdir: str) -> list[str]:
   ax.bar([x - 0.2 for x in xs],
          [layers[n]["requested_keep_ratio"] for n in names], 0.4,
          label="requested")
-  labels = report.get("methods", {})
+  labels = dict(methods_of(report))  # in the order they ran
   first = next(iter(report["true_keep_ratio"]), None)
   kept = first and report["true_keep_ratio"][first]["per_layer_kept"]
   if kept and kept[0]:

@@ -115,7 +115,8 @@ def write_report(workdir: str, experiment, per_seed: dict) -> dict:
       "label_names": list(experiment.data.label_names),
       "target_labels_per_class": experiment.config.target.labels_per_class,
       "alphas": list(experiment.schedule.values),
-      "methods": labels,
+      # [name, label] pairs in the order they ran (the file sorts keys).
+      "methods": [[name, label] for name, label in labels.items()],
       "model": model_facts(experiment),
       "true_keep_ratio": true_keep,
       "summary": summary,
@@ -133,7 +134,7 @@ def summary_lines(report: dict) -> list[str]:
   rows = [("source model on target", "source_on_target_test"),
           ("fine-tuned target, dense", "finetuned_on_target_test")] + [
               (label, f"{method}_on_target_test")
-              for method, label in report.get("methods", {}).items()]
+              for method, label in plots.methods_of(report)]
   model = report["model"]
   lines = [f"target test accuracy over {len(report['seeds'])} seed(s), "
            f"{model['name']}, keeping {model['overall_keep_ratio']:.4%} of "

@@ -76,8 +76,8 @@ def test_run_reports_exact_keep_ratio_and_both_methods(experiment,
     assert os.path.getsize(workdir / "plots" / f"{plot}.png") > 1000
   saved = read_json(workdir / "config.json")
   assert saved["methods"]["coprune"]["target"]["fusion"] == "signed"
-  assert read_json(workdir / "report.json")["methods"] == {
-      "coprune": "Co-Prune", "alpha0": "alpha = 0 (target alone)"}
+  assert read_json(workdir / "report.json")["methods"] == [
+      ["coprune", "Co-Prune"], ["alpha0", "alpha = 0 (target alone)"]]
   # The versions that can move its figures travel with the report.
   packages = report["machine"]["packages"]
   assert packages["flax"] == importlib.metadata.version("flax")
