@@ -152,9 +152,9 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
 def differences(old: dict, new: dict) -> list[str]:
   """The leaf entries two JSON configs disagree on, as "key: old -> new".
 
-  >>> differences({"prune": {"fusion": "signed", "alphas": [0.7]}},
-  ...             {"prune": {"fusion": "magnitude", "alphas": [0.7]}})
-  ["prune.fusion: 'signed' -> 'magnitude'"]
+  >>> differences({"prune": {"target_start": "finetuned", "alphas": [0.7]}},
+  ...             {"prune": {"target_start": "source", "alphas": [0.7]}})
+  ["prune.target_start: 'finetuned' -> 'source'"]
   """
   old, new = _leaves(old), _leaves(new)
   show = lambda tree, key: repr(tree[key]) if key in tree else "(absent)"
