@@ -137,6 +137,8 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
       raise ConfigError(f"bad value for {key!r}: expected "
                         f"{_type_name(node[leaf])}, got {text.strip()!r}"
                         ) from None
+    # Recorded, so that results files name them beside the config file.
+    config.overrides = list(config.get("overrides", [])) + [override]
 
 
 def _leaves(tree: dict, prefix: str = "") -> dict:

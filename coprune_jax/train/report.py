@@ -112,6 +112,7 @@ def write_report(workdir: str, experiment, per_seed: dict) -> dict:
       "date": datetime.datetime.now().isoformat(timespec="seconds"),
       "machine": machine(),
       "config_file": experiment.config.get("config_file"),
+      "overrides": list(experiment.config.get("overrides", [])),
       "label_names": list(experiment.data.label_names),
       "target_labels_per_class": experiment.config.target.labels_per_class,
       "alphas": list(experiment.schedule.values),

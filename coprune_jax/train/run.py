@@ -26,8 +26,9 @@ from coprune_jax.train.experiment_data import build_data, ExperimentData
 from coprune_jax.train.metrics_log import MetricsLog
 
 PHASES = ("pretrain", "finetune", "prune")
-# Where the data lives does not change the experiment.
-_NOT_COMPARED_ON_RESUME = ("data_root", "config_file")
+# Where the data lives does not change the experiment, nor how its values
+# were given (the overrides themselves are compared as the values they set).
+_NOT_COMPARED_ON_RESUME = ("data_root", "config_file", "overrides")
 
 
 def alpha_schedule_of(prune_config) -> alpha_lib.AlphaSchedule:

@@ -136,7 +136,9 @@ def _markdown(rows, paired, config, settings, method_order) -> str:
       f"data, mean +- std over seeds (n), and the true kept fraction of the "
       f"prunable weights (for distillation: the slim network's parameters "
       f"over the full network's). Config "
-      f"`{os.path.relpath(config.get('config_file', '?'))}`; "
+      f"`{os.path.relpath(config.get('config_file', '?'))}`"
+      + "".join(f" --set \"{o}\"" for o in config.get("overrides", []))
+      + "; "
       f"written {datetime.date.today().isoformat()} on "
       f"{report_lib.describe_machine(report_lib.machine())}.",
       "",

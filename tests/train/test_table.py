@@ -249,6 +249,10 @@ def test_coprune_table_runs_a_config_into_its_workdir(tmp_path, capsys):
   assert cli.main(args + [w for o in overrides for w in ("--set", o)]) == 0
   markdown = (workdir / "results" / "tiny.md").read_text()
   assert "| LWC |" in markdown and "| random, fixed |" in markdown
+  # The header names the config and every override it ran with.
+  assert ("table_offline.py` --set \"seeds=(0,)\"" in markdown
+          and "--set \"methods.random_fixed.target.name='random'\"; "
+          in markdown)
   assert "written:" in capsys.readouterr().out
 
 
