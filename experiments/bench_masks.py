@@ -134,8 +134,9 @@ def bench_tree(name, params, rules, variants, num_steps):
       lambda w: 0.1 * jax.random.normal(jax.random.key(w.size), w.shape,
                                         w.dtype), params)
   target = jax.tree.map(lambda w, e: 0.9 * w + e, params, noise)
-  pruned = [w for (_, r), w in zip(cj.tree_paths.named_leaves(ratios, keep_none=True),
-                                   jax.tree.leaves(params)) if r is not None]
+  named_ratios = cj.tree_paths.named_leaves(ratios, keep_none=True)
+  pruned = [w for (_, r), w in zip(named_ratios, jax.tree.leaves(params))
+            if r is not None]
   print(f"\n{name}: {sum(w.size for w in pruned):,} pruned weights per domain "
         f"in {len(pruned)} layers")
 

@@ -24,7 +24,6 @@ with it).
 """
 
 import argparse
-import dataclasses
 import datetime
 import json
 import os
@@ -126,41 +125,37 @@ def train_one(method, setting, seed, splits, epochs, batch_size=128,
       optimizer=cj.adam_with_plateau(1e-3))
   log_path = None if checkpoint_dir is None else os.path.join(
       checkpoint_dir, "metrics.jsonl")
+  records = []
   ctx = phases.PhaseContext(
       classifier, seed, checkpoint_dir,
       None if log_path is None else MetricsLog(log_path),
-      progress=progress_bar, checkpoint_every_seconds=checkpoint_every,
+      progress=progress_bar, on_epoch_end=records.append,
+      checkpoint_every_seconds=checkpoint_every,
       # Every method of a seed sees the same data order: the one the
       # committed figures were trained with.
       order_seed=lambda seed, phase, stage, epoch: [seed, epoch])
-  records = []
-  ctx = dataclasses.replace(ctx, on_epoch_end=records.append)
-  best, _ = phases.train_phase(
+  best, progress = phases.train_phase(
       "run", ctx, trainer, val,
       stages.StageRule(1, min_learning_rate=0.0, max_epochs_per_stage=epochs),
       factor=1.0)
   if log_path is not None:  # a resumed run: its earlier epochs too
     records = [r for r in read_records(log_path) if r["seed"] == seed]
+  if progress.best_val < 0:  # no epoch was at the budget
+    raise RuntimeError(f"{method} never reached its budget of kept weights")
   (best_params, best_state), best_masks = trainer.target(best)
   evaluate = phases.make_evaluator(classifier)
-  pruned = [(r, w) for r, w in zip(
-      jax.tree.leaves(keep_ratios, is_leaf=lambda r: r is None),
-      jax.tree.leaves(params)) if r is not None]
-  budget = (None if pruner is None else
-            sum(cj.kept_count(w.size, r) for r, w in pruned))
   curve = [{"epoch": r["epoch"], "loss": r["target_loss"],
             "val": r["val_accuracy"], "kept": r.get("kept"),
             "regrown": r.get("regrown")} for r in records]
-  at_budget = [p for p in curve if p["kept"] == budget]
-  if not at_budget:
-    raise RuntimeError(f"{method} never reached {budget} kept weights")
-  selected = max(at_budget, key=lambda p: p["val"])  # the first of ties
+  selected = curve[progress.best_step - 1]
   return {"method": method, "setting": setting, "seed": seed,
           "epochs": epochs, "val_accuracy": selected["val"],
           "test_accuracy": evaluate((best_params, best_state), test,
                                     best_masks),
           "selected_epoch": selected["epoch"], "kept": selected["kept"],
-          "prunable": sum(w.size for _, w in pruned),
+          "prunable": sum(w.size for r, w in zip(
+              jax.tree.leaves(keep_ratios, is_leaf=lambda r: r is None),
+              jax.tree.leaves(params)) if r is not None),
           "seconds": sum(r["seconds"] for r in records), "curve": curve}
 
 

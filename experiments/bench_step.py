@@ -170,7 +170,8 @@ def bench_model(name, apply_fn, params, model_state, rules, batches,
     else:
       results[key] = median_seconds(program, num_steps, num_warmup)
 
-  num_weights = sum(w.size for _, w in cj.tree_paths.named_leaves(params) if w.ndim >= 2)
+  num_weights = sum(w.size for _, w in cj.tree_paths.named_leaves(params)
+                    if w.ndim >= 2)
   print(f"\n{name}: {num_weights:,} kernel weights, batch "
         f"{batches[0][0].shape[0]} per domain, overall keep "
         f"{cj.overall_keep_ratio(params, ratios):.4%}")

@@ -127,7 +127,7 @@ class CooperativePruning:
 
     def start(tx, params, own_masks, model_state):
       if own_masks is None:
-        own_masks = pruning.masks_of(tx.init(params))
+        _, own_masks = tx.pruner.start(params)  # as tx.init would
       return domain_step.init_domain_state(params, own_masks, tx,
                                            model_state)
 
@@ -145,14 +145,10 @@ class CooperativePruning:
     """(source masks, target masks) that each pruner computes from the
     start's weights, before any update (the reference code prunes before
     its first iteration)."""
-    count = jnp.zeros((), jnp.int32)
-
-    def masks_of(pruner, params, partner):
-      return pruner.masks_fn(params, pruner.keep_ratio_tree(params), partner,
-                             count, grads=None, masks=None, alpha=alpha)
-
-    return (masks_of(self.source_tx.pruner, source_params, target_params),
-            masks_of(self.target_tx.pruner, target_params, source_params))
+    return (self.source_tx.pruner.masks_before_updates(
+                source_params, target_params, alpha=alpha),
+            self.target_tx.pruner.masks_before_updates(
+                target_params, source_params, alpha=alpha))
 
   @functools.cached_property
   def step(self) -> Callable[[CoPruneState, Any, Any],

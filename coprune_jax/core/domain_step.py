@@ -34,8 +34,9 @@ def init_domain_state(params: PyTree, masks: PyTree,
                       optimizer: optax.GradientTransformation,
                       model_state: PyTree = None, count=0) -> DomainState:
   """A model starting from `masks` under `cj.pruned(optimizer, ...)` (give
-  either), after `count` updates. Own copies of the arrays: the steps donate the state, so
-  the caller's arrays survive and one array may start two models."""
+  either), after `count` updates. Own copies of the arrays: the steps
+  donate the state, so the caller's arrays survive and one array may start
+  two models."""
   params, masks, model_state = jax.tree.map(jnp.copy,
                                             (params, masks, model_state))
   return DomainState(params, pruning.init_with_masks(optimizer, params, masks,

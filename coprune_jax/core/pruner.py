@@ -123,9 +123,16 @@ class Pruner:
           "this pruner's first masks rank fused weights of two models: pass "
           "start(params, partner_params=...), then "
           "cj.init_with_masks(tx, params, masks)")
-    return params, self.masks_fn(params, keep_ratios, partner_params,
-                                 jnp.zeros((), jnp.int32), grads=None,
-                                 masks=None, **extra_args)
+    return params, self.masks_before_updates(params, partner_params,
+                                             **extra_args)
+
+  def masks_before_updates(self, params: PyTree, partner_params: PyTree = None,
+                           **extra_args) -> PyTree:
+    """The mask function's masks of `params` before any update (count 0,
+    no gradients and no current masks), whatever `initial` says."""
+    return self.masks_fn(params, self.keep_ratio_tree(params), partner_params,
+                         jnp.zeros((), jnp.int32), grads=None, masks=None,
+                         **extra_args)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Each is a factory returning a `Pruner` for `cj.pruned(tx, pruner)`:
 
   tx = cj.pruned(optax.adamw(1e-3), cj.pruners.magnitude(0.1))
-  tx = cj.pruned(optax.adam(1e-3), cj.pruners.by_name("rigl")(0.1, end_step=1000))
+  rigl = cj.pruners.by_name("rigl")
+  tx = cj.pruned(optax.adam(1e-3), rigl(0.1, end_step=1000))
 
 A new algorithm is a module here defining its factory, plus one line in
 `PRUNERS`; experiment configs name it with its keyword arguments.

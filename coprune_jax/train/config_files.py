@@ -119,7 +119,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
     node = config
     for part in parents:
       if part not in node and in_method and node is not config:
-        setattr(node, part, ml_collections.ConfigDict())
+        node[part] = ml_collections.ConfigDict()
       if part not in node:
         raise ConfigError(f"unknown config key {key!r}")
       node = node[part]
@@ -129,10 +129,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:
     if key.strip() in _NORMALIZED:
       value = _NORMALIZED[key.strip()](value)
     try:
-      if leaf in node:
-        node[leaf] = value
-      else:
-        setattr(node, leaf, value)
+      node[leaf] = value
     except TypeError:
       raise ConfigError(f"bad value for {key!r}: expected "
                         f"{_type_name(node[leaf])}, got {text.strip()!r}"

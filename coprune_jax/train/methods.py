@@ -102,7 +102,8 @@ class Start:
   model_config: Any  # {name, kwargs}: to build the distillation student
   data: ExperimentData
   keep_ratios: PyTree
-  schedule: alpha_lib.AlphaSchedule  # the prune section's; fixes the stage count
+  # The prune section's schedule; it fixes every method's stage count.
+  schedule: alpha_lib.AlphaSchedule
   prune: Any  # the config's prune section
   source_weights: tuple  # (params, model_state)
   target_weights: tuple
@@ -142,6 +143,15 @@ def options_of(section) -> dict:
   return {**OPTIONS[kind], **given}
 
 
+def check_defined(names, defined, where: str) -> None:
+  """Raises ValueError if `names` (of `where`) name methods `defined`, the
+  config's `methods`, lacks."""
+  undefined = sorted(set(names) - set(defined))
+  if undefined:
+    raise ValueError(f"{where} names methods that `methods` does not "
+                     f"define: {undefined}; defined: {sorted(defined)}")
+
+
 def build_pruner(section, keep_ratios, seed: int,
                  steps_per_epoch: int) -> pruners.Pruner:
   """The pruner a section names, with `keep_ratios` and `seed` where its
@@ -173,9 +183,11 @@ def _in_steps(value, steps_per_epoch: int):
 def _schedule(options: dict, start: Start) -> alpha_lib.AlphaSchedule:
   if options["eq7"]:
     alpha_0, alpha_min, beta = options["eq7"]
-    return alpha_lib.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
+    return alpha_lib.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min,
+                                    beta=beta)
   if options["alpha"] is not None:  # constant, over the protocol's stages
-    return alpha_lib.alpha_schedule([options["alpha"]] * start.schedule.num_stages)
+    return alpha_lib.alpha_schedule(
+        [options["alpha"]] * start.schedule.num_stages)
   return start.schedule
 
 
@@ -211,16 +223,15 @@ def _cooperative(section, options: dict, start: Start):
 def calibration_of(start: Start) -> pruners.Calibration:
   """The labelled target images once, unaugmented, and the fine-tuned
   target's functions: what one-shot criteria read."""
-  params, model_state = start.target_weights
-  del params
+  _, model_state = start.target_weights
   logits_fn = lambda p, inputs: start.classifier.eval_apply(p, model_state,
                                                             inputs)
   return pruners.Calibration(
       batches=lambda: pipeline.batches(start.data.target_train,
                                        start.batch_size, None, False),
       logits_fn=logits_fn,
-      loss_fn=lambda p, batch: losses.cross_entropy_loss(logits_fn(p, batch[0]),
-                                                     batch[1]),
+      loss_fn=lambda p, batch: losses.cross_entropy_loss(
+          logits_fn(p, batch[0]), batch[1]),
       key=jax.random.key(start.seed), module=start.classifier.module,
       model_state=model_state)
 

@@ -34,7 +34,8 @@ _NOT_COMPARED_ON_RESUME = ("data_root", "config_file", "overrides")
 def alpha_schedule_of(prune_config) -> alpha_lib.AlphaSchedule:
   if prune_config.get("eq7"):
     alpha_0, alpha_min, beta = prune_config.eq7
-    return alpha_lib.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min, beta=beta)
+    return alpha_lib.alpha_schedule(alpha_0=alpha_0, alpha_min=alpha_min,
+                                    beta=beta)
   return alpha_lib.alpha_schedule(list(prune_config.alphas))
 
 
@@ -60,12 +61,8 @@ class Experiment:
                          "{name: section} (see coprune_jax.train.methods)")
       for name, section in config.methods.items():
         methods.check_method(name, section, params, self.keep_ratios)
-      undefined = [m for m in config.get("compare", ())
-                   if m not in config.methods]
-      if undefined:
-        raise ValueError(f"compare names methods that `methods` does not "
-                         f"define: {undefined}; defined: "
-                         f"{sorted(config.methods)}")
+      methods.check_defined(config.get("compare", ()), config.methods,
+                            "compare")
     except (ValueError, KeyError, TypeError) as e:
       raise ConfigError(str(e)) from e
 
@@ -178,7 +175,8 @@ def export_model(path: str, weights: tuple, masks) -> Optional[dict]:
     return None
   params, model_state = weights
   no_masks = jax.tree.map(lambda _: None, model_state)
-  return sparse_file.save_pruned(path, {"params": params, "model_state": model_state},
+  return sparse_file.save_pruned(path, {"params": params,
+                                        "model_state": model_state},
                         {"params": masks, "model_state": no_masks}, "csr")
 
 

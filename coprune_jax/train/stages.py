@@ -44,6 +44,7 @@ class Progress:
   stage_best_val: float = -1.0
   best_val: float = -1.0
   best_stage: int = 0
+  best_step: int = 0  # the best epoch, counted over all stages from 1
   done: bool = False
   # The best accuracy on a monitored split (test data) over every epoch:
   # the paper's test-selected figure, reported apart, never selecting.
@@ -102,7 +103,8 @@ def after_epoch(progress: Progress, val_accuracy: float,
       progress, epoch=progress.epoch + 1, step=progress.step + 1,
       stage_best_val=max(val_accuracy, progress.stage_best_val),
       best_val=max(val_accuracy, progress.best_val),
-      best_stage=progress.stage if run_best else progress.best_stage)
+      best_stage=progress.stage if run_best else progress.best_stage,
+      best_step=progress.step + 1 if run_best else progress.best_step)
   return progress, stage_best, run_best
 
 

@@ -27,12 +27,11 @@ def check_table_config(config: ml_collections.ConfigDict) -> None:
   if table is None:
     raise ConfigError("the config has no `table` section (name, methods, "
                       "keep_settings)")
-  defined = config.get("methods") or {}
-  unknown = sorted(set(table.methods) - set(defined))
-  if unknown:
-    raise ConfigError(f"table.methods names methods the config's `methods` "
-                      f"does not define: {unknown}; defined: "
-                      f"{sorted(defined)}")
+  try:
+    methods.check_defined(table.methods, config.get("methods") or {},
+                          "table.methods")
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
   names = [name for name, _ in table.keep_settings]
   if len(set(names)) != len(names) or not names:
     raise ConfigError(f"keep_settings need distinct names, got {names}")
@@ -146,8 +145,8 @@ def run_table(config: ml_collections.ConfigDict, workdir: str,
 
     for setting, rules in table.keep_settings:
       try:
-        keep_ratios = keep_ratios_lib.keep_ratio_tree(experiment.init_weights(0)[0],
-                                         [tuple(r) for r in rules])
+        keep_ratios = keep_ratios_lib.keep_ratio_tree(
+            experiment.init_weights(0)[0], [tuple(r) for r in rules])
       except ValueError as e:
         raise ConfigError(f"keep setting {setting!r}: {e}") from e
       for method in table.methods:

@@ -174,7 +174,7 @@ class CoPruneTrainer:
   # protocol.prune_config for why that is not the default).
   initial_masks: str = "pruned"
   placement: Optional[sharding.Placement] = None  # a mesh, or one device
-  # Source updates per target update (cooperative.cooperative_pruning); 1 as published.
+  # Source updates per target update; 1 as published.
   source_steps: int = 1
   # Each stage's alpha chosen on target validation data instead of the
   # schedule's (the schedule's alpha is one of the candidates).

@@ -26,7 +26,8 @@ def test_a_stage_ends_at_its_optimum_and_the_run_after_its_last_stage():
   assert rule.next_action(progress, flat) == stages.NEXT_STAGE
   progress = stages.next_stage(progress)
   assert rule.next_action(progress, flat) == stages.DONE
-  assert rule.next_action(progress, cj.plateau.plateau_init(1e-3)) == stages.TRAIN
+  fresh = cj.plateau.plateau_init(1e-3)
+  assert rule.next_action(progress, fresh) == stages.TRAIN
 
 
 def test_the_epoch_cap_ends_a_stage_that_keeps_improving():

@@ -36,7 +36,8 @@ def _cells() -> dict:
   cells = {}
   for pair in PAIRS:
     cells[(pair, 5, "1.35")] = (
-        SEEDS_CPU, ("coprune",) + PAIRED, f"table_{pair}_5_p40_pruned_seeds345_cpu")
+        SEEDS_CPU, ("coprune",) + PAIRED,
+        f"table_{pair}_5_p40_pruned_seeds345_cpu")
     cells[(pair, 10, "1.35")] = (
         SEEDS_CPU, ("coprune",) + PAIRED,
         f"table_{pair}_10_p40_pruned_seeds345_cpu")
